@@ -149,7 +149,7 @@ def _chisme(counter: dict[str, int]) -> type[Any]:
     import ops
     from charmed_kubeflow_chisme.components import CharmReconciler, Component  # type: ignore[import-not-found]
 
-    class Trivial(Component):  # type: ignore[misc]
+    class Trivial(Component):
         def get_status(self) -> ops.StatusBase:
             counter['status'] += 1
             return ops.ActiveStatus()
@@ -233,7 +233,7 @@ def lib_sections(only: list[str]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--runs', type=int, default=15, help='fresh interpreters per import case')
     parser.add_argument('--hooks', type=int, default=50, help='hooks per reconciler measurement')
     parser.add_argument(

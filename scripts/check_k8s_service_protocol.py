@@ -13,7 +13,9 @@ safety, in every state
     published, at the version it was read;
   - Blocked (incompatible) appears only when the two current advertisements are disjoint,
     and never for invalid data (all data in the model is valid);
-  - a unit's `changed` events never exceed the real changes it could have seen.
+  - a unit's `changed` events never exceed the real changes it could have seen;
+  - no gap: a requirer unit loses its data only when it cannot read any version both sides
+    advertise (or the relation is re-created).
 
 at quiescence (no pending hook, script done)
   - both `version` keys equal max(adv_P & adv_R), or both are absent and both leaders are
@@ -40,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'lib'))
 
-from charms.reconcile_libs.v0 import k8s_service as ks  # noqa: E402
+from charms.reconcile_libs.v0 import k8s_service as ks
 
 CONTENTS: tuple[ks.ServiceInfo, ...] = (
     ks.ServiceInfo('web', 'shop', (ks.ServicePort(8080),)),
@@ -195,6 +197,13 @@ def run_hook(state: State, name: str) -> State:
 
 
 def _check_read(state: State, unit: Unit, result: ks.ReaderResult) -> None:
+    if 'removed' in result.events:
+        p_adv, r_adv = _advertised(state.p_bag), _advertised(state.r_bag)
+        if p_adv is not None and r_adv is not None and (p_adv & r_adv & unit.code):
+            raise Violation(
+                f'{unit.name} lost its data (gap) although it reads '
+                f'{sorted(p_adv & r_adv & unit.code)} of the common versions'
+            )
     if result.version is not None and result.version not in unit.code:
         raise Violation(f'{unit.name} decoded v{result.version} with code {sorted(unit.code)}')
     if result.service is not None:
@@ -527,7 +536,7 @@ def run(scenarios: Iterable[Scenario], out: object = sys.stdout) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--scope', choices=('small', 'full'), default='small')
     args = parser.parse_args()
     run(SMALL if args.scope == 'small' else FULL)

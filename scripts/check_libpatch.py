@@ -137,7 +137,7 @@ def record(lock: dict[str, dict[str, str]], base: str | None) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--base', help='git revision to compare with (default: see module doc)')
     parser.add_argument('--record', action='store_true', help='record current LIBPATCH hashes')
     args = parser.parse_args()

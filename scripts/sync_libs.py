@@ -28,7 +28,7 @@ def wanted_libs(charm_dir: Path) -> list[tuple[str, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or '').splitlines()[0])
     parser.add_argument('--check', action='store_true', help='only report drift')
     args = parser.parse_args()
     problems: list[str] = []

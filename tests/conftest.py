@@ -30,9 +30,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, None]:
-    outcome = yield  # type: ignore[misc]
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
     if report.skipped and _in_ci() and item.get_closest_marker('functional'):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = 'failed'
-        report.longrepr = f'functional test skipped under CI=true (a skip is a failure here): {reason}'
+        report.longrepr = (
+            f'functional test skipped under CI=true (a skip is a failure here): {reason}'
+        )

@@ -13,8 +13,6 @@ from typing import Any
 
 import ops
 import pytest
-from ops import testing
-
 from charms.reconcile_libs.v0.reconciler import (
     BlockedError,
     CharmReconciler,
@@ -26,6 +24,7 @@ from charms.reconcile_libs.v0.reconciler import (
     ReconcileContext,
     WaitingError,
 )
+from ops import testing
 
 META: dict[str, Any] = {
     'name': 'test-charm',
@@ -93,7 +92,7 @@ class Recorder(Component[str]):
         return self.extra_events(charm) if self.extra_events else ()
 
 
-Builder = Callable[[CharmReconciler, Journal], None]
+Builder = Callable[[CharmReconciler, Journal], object]
 
 
 def make_context(build: Builder, journal: Journal) -> testing.Context[ops.CharmBase]:
@@ -128,7 +127,7 @@ def waiting(message: str) -> Callable[[ReconcileContext], str]:
     return behaviour
 
 
-# ---- status roll-up ----------------------------------------------------------------------------
+# ---- status roll-up ---------------------------------------------------------------------------
 
 
 def test_all_ready_is_active():
@@ -231,7 +230,7 @@ def test_no_status_contributed_when_nothing_was_reconciled():
     assert out.unit_status == testing.WaitingStatus('left by an earlier hook')
 
 
-# ---- graph: order, dependencies, cycles ----------------------------------------------------------
+# ---- graph: order, dependencies, cycles --------------------------------------------------------
 
 
 def test_topological_order_with_insertion_order_breaking_ties():
@@ -345,7 +344,8 @@ def test_self_dependency_is_a_cycle():
 
     ctx = make_context(build, journal)
     ctx.run(ctx.on.install(), testing.State())
-    assert errors and errors[0].startswith('dependency cycle: a -> a')
+    assert errors
+    assert errors[0].startswith('dependency cycle: a -> a')
 
 
 def test_duplicate_names_are_rejected():
@@ -388,8 +388,10 @@ def test_unknown_endpoint_or_container_is_rejected_at_add():
 
     ctx = make_context(build, journal)
     ctx.run(ctx.on.install(), testing.State())
-    assert "relation endpoint 'nope'" in errors[0] and 'declared: cache, db, peers' in errors[0]
-    assert "container 'nope'" in errors[1] and 'declared: sidecar, web' in errors[1]
+    assert "relation endpoint 'nope'" in errors[0]
+    assert 'declared: cache, db, peers' in errors[0]
+    assert "container 'nope'" in errors[1]
+    assert 'declared: sidecar, web' in errors[1]
 
 
 def test_reading_the_output_of_a_non_dependency_is_a_bug_that_fails_the_hook():
@@ -404,7 +406,7 @@ def test_reading_the_output_of_a_non_dependency_is_a_bug_that_fails_the_hook():
         ctx.run(ctx.on.install(), testing.State())
 
 
-# ---- failure isolation -------------------------------------------------------------------------
+# ---- failure isolation ------------------------------------------------------------------------
 
 
 def test_unexpected_exception_fails_the_hook_after_independent_components_ran():
@@ -436,7 +438,7 @@ def test_status_errors_never_fail_the_hook():
     assert out.unit_status == testing.BlockedStatus('[a] bad config')
 
 
-# ---- config ------------------------------------------------------------------------------------
+# ---- config -----------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -474,7 +476,7 @@ def test_bad_config_blocks_with_the_component_name_and_dependents_wait():
 def test_bad_config_with_pydantic_names_the_field():
     pydantic = pytest.importorskip('pydantic')
 
-    class Model(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+    class Model(pydantic.BaseModel):
         port: int = pydantic.Field(default=8080, ge=1, le=65535)
 
     journal: Journal = []
@@ -485,18 +487,21 @@ def test_bad_config_with_pydantic_names_the_field():
     assert '65535' in out.unit_status.message
 
 
-# ---- events ------------------------------------------------------------------------------------
+# ---- events -----------------------------------------------------------------------------------
 
 
-def _all_trigger_events(ctx: testing.Context[ops.CharmBase]) -> list[tuple[str, Any, testing.State]]:
+def _all_trigger_events(
+    ctx: testing.Context[ops.CharmBase],
+) -> list[tuple[str, Any, testing.State]]:
     db = testing.Relation('db', remote_app_name='pg')
     peers = testing.PeerRelation('peers')
     web = testing.Container('web', can_connect=True)
     secret = testing.Secret({'k': 'v'})
     check = testing.CheckInfo('up', status=ops.pebble.CheckStatus.DOWN, failures=3)
     layer = ops.pebble.Layer({'checks': {'up': {'override': 'replace', 'exec': {'command': 'x'}}}})
-    web_with_check = testing.Container('web', can_connect=True, layers={'l': layer},
-                                       check_infos={check})
+    web_with_check = testing.Container(
+        'web', can_connect=True, layers={'l': layer}, check_infos={check}
+    )
     notice = testing.Notice('example.com/reload')
     web_with_notice = testing.Container('web', can_connect=True, notices=[notice])
     base = testing.State(relations={db, peers}, containers={web}, secrets={secret})
@@ -511,17 +516,29 @@ def _all_trigger_events(ctx: testing.Context[ops.CharmBase]) -> list[tuple[str, 
         ('db-relation-created', ctx.on.relation_created(db), base),
         ('db-relation-joined', ctx.on.relation_joined(db, remote_unit=0), base),
         ('db-relation-changed', ctx.on.relation_changed(db, remote_unit=0), base),
-        ('db-relation-departed', ctx.on.relation_departed(db, remote_unit=0, departing_unit=0),
-         base),
+        (
+            'db-relation-departed',
+            ctx.on.relation_departed(db, remote_unit=0, departing_unit=0),
+            base,
+        ),
         ('db-relation-broken', ctx.on.relation_broken(db), base),
         ('peers-relation-changed', ctx.on.relation_changed(peers, remote_unit=1), base),
         ('web-pebble-ready', ctx.on.pebble_ready(web), base),
-        ('web-pebble-check-failed', ctx.on.pebble_check_failed(web_with_check, check),
-         dataclasses.replace(base, containers={web_with_check})),
-        ('web-pebble-check-recovered', ctx.on.pebble_check_recovered(web_with_check, check),
-         dataclasses.replace(base, containers={web_with_check})),
-        ('web-pebble-custom-notice', ctx.on.pebble_custom_notice(web_with_notice, notice),
-         dataclasses.replace(base, containers={web_with_notice})),
+        (
+            'web-pebble-check-failed',
+            ctx.on.pebble_check_failed(web_with_check, check),
+            dataclasses.replace(base, containers={web_with_check}),
+        ),
+        (
+            'web-pebble-check-recovered',
+            ctx.on.pebble_check_recovered(web_with_check, check),
+            dataclasses.replace(base, containers={web_with_check}),
+        ),
+        (
+            'web-pebble-custom-notice',
+            ctx.on.pebble_custom_notice(web_with_notice, notice),
+            dataclasses.replace(base, containers={web_with_notice}),
+        ),
     ]
 
 
@@ -531,8 +548,15 @@ def test_every_trigger_event_reconciles_exactly_once_even_when_declared_twice():
     def build(r: CharmReconciler, j: Journal) -> None:
         # Two components declaring the same endpoints and containers: observed once.
         r.add(Recorder('a', j, relation_endpoints=['db', 'peers'], containers=['web']))
-        r.add(Recorder('b', j, relation_endpoints=['db'], containers=['web'],
-                       extra_events=lambda charm: [charm.on.config_changed]))
+        r.add(
+            Recorder(
+                'b',
+                j,
+                relation_endpoints=['db'],
+                containers=['web'],
+                extra_events=lambda charm: [charm.on.config_changed],
+            )
+        )
 
     ctx = make_context(build, journal)
     for label, event, state in _all_trigger_events(ctx):
@@ -555,7 +579,7 @@ class Announcer(ops.Object):
     class _Events(ops.ObjectEvents):
         announced = ops.EventSource(ops.EventBase)
 
-    on = _Events()  # type: ignore[assignment]
+    on = _Events()
 
     def __init__(self, charm: ops.CharmBase) -> None:
         super().__init__(charm, 'announcer')
@@ -578,8 +602,12 @@ def test_custom_event_during_a_relation_hook_still_reconciles_once(library_first
             if not library_first:
                 self.announcer = Announcer(self)
             self.reconciler.add(
-                Recorder('a', journal, relation_endpoints=['db'],
-                         extra_events=lambda charm: [self.announcer.on.announced])
+                Recorder(
+                    'a',
+                    journal,
+                    relation_endpoints=['db'],
+                    extra_events=lambda charm: [self.announcer.on.announced],
+                )
             )
 
     ctx = testing.Context(TestCharm, meta=META, config=CONFIG)
@@ -604,15 +632,16 @@ def test_each_status_is_computed_once_per_hook():
     assert len(set(status_calls)) == 20
 
 
-# ---- leadership --------------------------------------------------------------------------------
+# ---- leadership -------------------------------------------------------------------------------
 
 
 def test_non_leader_runs_per_unit_components_and_skips_leader_only_ones():
     journal: Journal = []
 
     def build(r: CharmReconciler, j: Journal) -> None:
-        shared = r.add(Recorder('cluster-objects', j, leader_only=True,
-                                behaviour=blocked('needs juju trust')))
+        shared = r.add(
+            Recorder('cluster-objects', j, leader_only=True, behaviour=blocked('needs juju trust'))
+        )
         r.add(Recorder('workload', j), depends_on=[shared])
 
     ctx = make_context(build, journal)
@@ -622,7 +651,9 @@ def test_non_leader_runs_per_unit_components_and_skips_leader_only_ones():
     journal.clear()
     leader = ctx.run(ctx.on.config_changed(), testing.State(leader=True))
     assert reconciled(journal) == ['cluster-objects']
-    assert leader.unit_status == testing.BlockedStatus('[cluster-objects] needs juju trust (+1 more)')
+    assert leader.unit_status == testing.BlockedStatus(
+        '[cluster-objects] needs juju trust (+1 more)'
+    )
 
 
 def test_remove_runs_in_reverse_dependency_order_and_leader_only_only_on_the_leader():
@@ -661,7 +692,7 @@ def test_a_failing_cleanup_does_not_stop_the_others_and_fails_the_hook():
     assert [name for kind, name in journal if kind == 'remove'] == ['b', 'a']
 
 
-# ---- conditions and state ----------------------------------------------------------------------
+# ---- conditions and state ---------------------------------------------------------------------
 
 
 def test_conditions_are_readable_printable_and_kept_for_later_hooks():
@@ -688,8 +719,14 @@ def test_conditions_are_readable_printable_and_kept_for_later_hooks():
     ctx.run(ctx.on.action('show'), state)
     table = ctx.action_results['table']  # type: ignore[index]
     assert reconciled(journal) == []
-    assert table.splitlines()[0].split() == ['COMPONENT', 'READY', 'STATUS', 'REASON', 'INPUTS',
-                                             'MESSAGE']
+    assert table.splitlines()[0].split() == [
+        'COMPONENT',
+        'READY',
+        'STATUS',
+        'REASON',
+        'INPUTS',
+        'MESSAGE',
+    ]
     assert 'c          no     waiting  DependencyNotReady  -             waiting for b' in table
 
 
