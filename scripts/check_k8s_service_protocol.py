@@ -60,7 +60,7 @@ Bag = tuple[tuple[str, str], ...]
 Event = tuple[object, ...]
 
 
-class Violation(AssertionError):
+class ViolationError(AssertionError):
     """A safety or quiescence invariant does not hold."""
 
 
@@ -140,7 +140,9 @@ def _unit(state: State, name: str) -> Unit:
 
 def _replace_unit(state: State, unit: Unit) -> State:
     if unit.name.startswith('p'):
-        return replace(state, p_units=tuple(unit if u.name == unit.name else u for u in state.p_units))
+        return replace(
+            state, p_units=tuple(unit if u.name == unit.name else u for u in state.p_units)
+        )
     return replace(state, r_units=tuple(unit if u.name == unit.name else u for u in state.r_units))
 
 
@@ -153,9 +155,11 @@ def _check_blocked(state: State, status: ks.StatusInfo, who: str) -> None:
         return
     p_adv, r_adv = _advertised(state.p_bag), _advertised(state.r_bag)
     if 'invalid' in status.message:
-        raise Violation(f'{who} reports invalid data in a model with only valid data: {status}')
+        raise ViolationError(
+            f'{who} reports invalid data in a model with only valid data: {status}'
+        )
     if p_adv is None or r_adv is None or (p_adv & r_adv):
-        raise Violation(f'{who} Blocked while advertisements are {p_adv} / {r_adv}: {status}')
+        raise ViolationError(f'{who} Blocked while advertisements are {p_adv} / {r_adv}: {status}')
 
 
 def run_hook(state: State, name: str) -> State:
@@ -192,7 +196,9 @@ def run_hook(state: State, name: str) -> State:
         removed=unit.removed + result.events.count('removed'),
     )
     if unit.changed > unit.budget:
-        raise Violation(f'{name}: {unit.changed} changed events for {unit.budget} real changes')
+        raise ViolationError(
+            f'{name}: {unit.changed} changed events for {unit.budget} real changes'
+        )
     return _replace_unit(state, unit)
 
 
@@ -200,17 +206,20 @@ def _check_read(state: State, unit: Unit, result: ks.ReaderResult) -> None:
     if 'removed' in result.events:
         p_adv, r_adv = _advertised(state.p_bag), _advertised(state.r_bag)
         if p_adv is not None and r_adv is not None and (p_adv & r_adv & unit.code):
-            raise Violation(
+            raise ViolationError(
                 f'{unit.name} lost its data (gap) although it reads '
                 f'{sorted(p_adv & r_adv & unit.code)} of the common versions'
             )
     if result.version is not None and result.version not in unit.code:
-        raise Violation(f'{unit.name} decoded v{result.version} with code {sorted(unit.code)}')
+        raise ViolationError(
+            f'{unit.name} decoded v{result.version} with code {sorted(unit.code)}'
+        )
     if result.service is not None:
-        assert result.version is not None and state.published is not None
+        assert result.version is not None
+        assert state.published is not None
         expected = _projection(state.published, result.version)
         if result.service != expected:
-            raise Violation(f'{unit.name} holds stale data {result.service}, not {expected}')
+            raise ViolationError(f'{unit.name} holds stale data {result.service}, not {expected}')
     _check_blocked(state, result.status, unit.name)
 
 
@@ -306,12 +315,12 @@ def check_quiescent(state: State) -> None:
     p_version, r_version = p_bag.get('version'), r_bag.get('version')
     want = None if chosen is None else str(chosen)
     if p_version != want or r_version != want:
-        raise Violation(f'versions {p_version}/{r_version}, expected {want}')
+        raise ViolationError(f'versions {p_version}/{r_version}, expected {want}')
     if chosen is None:
         p_status = ks.provider_status(p_lead.code, r_bag, is_leader=True)
         r_status = ks.reader_step(r_lead.code, p_bag, None, own_advertised=r_lead.code).status
         if p_status.name != 'blocked' or r_status.name != 'blocked':
-            raise Violation(f'no overlap but statuses {p_status} / {r_status}')
+            raise ViolationError(f'no overlap but statuses {p_status} / {r_status}')
     common = p_lead.code & r_lead.code
     for unit in state.r_units:
         readable = common & unit.code
@@ -319,7 +328,9 @@ def check_quiescent(state: State) -> None:
         token = f'data:{expected.fingerprint()}' if expected else None
         held = unit.token if unit.token != 'incompatible' else None
         if held != token:
-            raise Violation(f'{unit.name} holds {unit.token} at quiescence, expected {expected}')
+            raise ViolationError(
+                f'{unit.name} holds {unit.token} at quiescence, expected {expected}'
+            )
 
 
 def explore(scenario: Scenario, limit: int = 2_000_000) -> int:
@@ -334,7 +345,7 @@ def explore(scenario: Scenario, limit: int = 2_000_000) -> int:
             if not nexts:
                 check_quiescent(state)
         except Exception as e:
-            raise Violation(f'{scenario.name}: {e}\n  trace: {_trace(parents, state)}') from e
+            raise ViolationError(f'{scenario.name}: {e}\n  trace: {_trace(parents, state)}') from e
         for label, nxt in nexts:
             if nxt not in parents:
                 parents[nxt] = (state, label)
@@ -370,7 +381,7 @@ def sync_rounds(state: State, max_rounds: int = 20) -> Rounds:
     while state.pending:
         rounds += 1
         if rounds > max_rounds:
-            raise Violation(f'no quiescence after {max_rounds} rounds')
+            raise ViolationError(f'no quiescence after {max_rounds} rounds')
         snapshot = state
         pending = sorted(state.pending)
         state = replace(state, pending=frozenset())

@@ -73,7 +73,7 @@ class ProxyCharm(ops.CharmBase):
                 ),
             ],
             files=[
-                ContainerFile('/etc/app/app.toml', content=f'port = 8080\\n', permissions=0o640,
+                ContainerFile('/etc/app/app.toml', content='port = 8080', permissions=0o640,
                               user='app', group='app'),
             ],
             steps=[
@@ -132,11 +132,14 @@ usual triggers (config-changed, update-status, ...).
 
 - waiting `waiting for Pebble in container 'web'`: the container is not reachable (yet); the
   reconcile is retried on `pebble-ready`.
-- blocked `file /etc/x.conf: template variable $port is not set`.
-- blocked `service 'web' failed to start: exited quickly with code 3 (last output: ...)`.
+- blocked `file /etc/x.conf: template variable $port is not set` (nothing is written).
+- blocked `replanning the services failed: Start service "web" (service start attempt: exited
+  quickly with code 3, will restart) (last output: <the service's last output>)`: a Pebble change
+  failed; the step in progress is named (`restarting 'web' after a file change failed: ...`).
 - blocked `step 'migrate' failed with exit code 2: <stderr tail>`.
-- blocked `cannot write /etc/x.conf: permission-denied - ...` (a Pebble path error).
-- blocked / waiting `Pebble API error 400 while adding the layer: ...` (4xx blocked, 5xx waiting).
+- blocked `writing /etc/x.conf failed: permission-denied - ...` (a Pebble path error).
+- blocked / waiting `Pebble API error 400 while adding layer 'web': ...` (4xx blocked: the
+  request itself is wrong; 5xx waiting).
 - waiting `timed out while replanning the services (...)`.
 - waiting `service 'web' is not running (backoff)`: it died after starting; Pebble restarts it.
 - waiting `check 'web-up' failing (3 failures)`: a Pebble check is down. With several
@@ -145,6 +148,11 @@ usual triggers (config-changed, update-status, ...).
 
 Each is also logged with its cause. A Pebble error never crashes the hook and never loses a
 write: a file whose service restart failed is restarted on the next reconcile.
+
+Remove: the component does nothing on the `remove` hook; the container goes away with the unit.
+
+Several `PebbleWorkload`s may share a container (give each its own services and layer label);
+each re-adds its layer when another one changed the plan, which converges in one hook.
 
 ## Output for dependents
 
@@ -160,11 +168,9 @@ import json
 import logging
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import ops
-from ops import pebble
-
 from charms.reconcile_libs.v0.reconciler import (
     BlockedError,
     Component,
@@ -172,6 +178,7 @@ from charms.reconcile_libs.v0.reconciler import (
     StatusError,
     WaitingError,
 )
+from ops import pebble
 
 # The unique Charmhub library identifier, never change it
 LIBID = '02a4741f2a9a4923aa646026d27022af'
@@ -369,8 +376,14 @@ class ContainerFile:
         group: str | None = None,
     ) -> ContainerFile:
         """A file rendered from a `string.Template` text with `variables`."""
-        return cls(path, template=template, variables=variables, permissions=permissions,
-                   user=user, group=group)
+        return cls(
+            path,
+            template=template,
+            variables=variables,
+            permissions=permissions,
+            user=user,
+            group=group,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -742,7 +755,9 @@ class _WorkloadSync:
 
     def _pending(self) -> list[str]:
         value = self.state.get(_STATE_PENDING, [])
-        return [str(name) for name in value] if isinstance(value, list) else []
+        return (
+            [str(name) for name in cast('list[object]', value)] if isinstance(value, list) else []
+        )
 
     def _add_pending(self, names: Iterable[str]) -> None:
         pending = sorted(set(self._pending()) | set(names))
@@ -751,8 +766,8 @@ class _WorkloadSync:
     # ---- steps ---------------------------------------------------------------------------------
 
     def _run_steps(self, *, before_services: bool) -> None:
-        done = self.state.get(_STATE_STEPS, {})
-        done = dict(done) if isinstance(done, dict) else {}
+        stored = self.state.get(_STATE_STEPS, {})
+        done = dict(cast('dict[str, str]', stored)) if isinstance(stored, dict) else {}
         for step in self.spec.steps:
             if step.before_services != before_services:
                 continue
@@ -776,12 +791,14 @@ class _WorkloadSync:
         )
         try:
             process.wait_output()
-        except pebble.ExecError as error:
-            stderr = error.stderr if isinstance(error.stderr, str) else (error.stderr or b'')
-            if isinstance(stderr, bytes):
-                stderr = stderr.decode(errors='replace')
+        except pebble.Error as error:
+            if not isinstance(error, pebble.ExecError):
+                raise
+            failure = cast('pebble.ExecError[str]', error)
+            raw = cast('str | bytes | None', failure.stderr) or ''
+            stderr = raw.decode(errors='replace') if isinstance(raw, bytes) else raw
             tail = _tail(stderr) or '(no stderr)'
-            message = f'step {step.name!r} failed with exit code {error.exit_code}: {tail}'
+            message = f'step {step.name!r} failed with exit code {failure.exit_code}: {tail}'
             logger.error('%s\nfull stderr:\n%s', message, stderr)
             raise BlockedError(message) from None
 
@@ -809,12 +826,20 @@ class _WorkloadSync:
             if service.startup == 'enabled'
             and (service.name not in infos or not infos[service.name].is_running())
         ]
-        if applied != {'layer': layer_digest, 'plan': new_plan_digest} or enabled_not_running:
+        # Replan when our layer changed the plan, when our layer differs from the one last
+        # replanned successfully (a failed replan is retried), or to start a stopped service.
+        # Another layer's change to the plan alone is not ours to replan.
+        replanned = cast('dict[str, object]', applied) if isinstance(applied, dict) else {}
+        layer_replanned = replanned.get('layer') == layer_digest
+        if new_plan_digest != plan_digest or not layer_replanned or enabled_not_running:
             self.describe = 'replanning the services'
             self.container.replan()
             self.replanned = True
-            logger.info('replanned container %s (not running before: %s)',
-                        self.container.name, ', '.join(enabled_not_running) or 'none')
+            logger.info(
+                'replanned container %s (not running before: %s)',
+                self.container.name,
+                ', '.join(enabled_not_running) or 'none',
+            )
         self.state.set(_STATE_APPLIED, {'layer': layer_digest, 'plan': new_plan_digest})
 
     def _restart_for_files(self, infos: Mapping[str, pebble.ServiceInfo]) -> None:
@@ -835,14 +860,17 @@ class _WorkloadSync:
                     self.describe = f'restarting {name!r} after a file change'
                     self.container.restart(name)
                     self.restarted.append(name)
-                logger.info('%s %r: a file it reads changed',
-                            'signalled' if service.reload_signal else 'restarted', name)
+                logger.info(
+                    '%s %r: a file it reads changed',
+                    'signalled' if service.reload_signal else 'restarted',
+                    name,
+                )
             remaining = [other for other in self._pending() if other != name]
             self.state.set(_STATE_PENDING, remaining)
 
 
 def _is_started(info: pebble.ServiceInfo) -> bool:
-    """Running, or between restarts ('backoff', which ops does not model and `is_running` hides)."""
+    """Running, or between restarts ('backoff': ops has no enum for it; is_running() is False)."""
     return info.is_running() or info.current == 'backoff'
 
 
@@ -877,11 +905,13 @@ def _tail(text: str) -> str:
 def _change_error_message(error: pebble.ChangeError) -> str:
     """`service 'x' failed to start: exited quickly with code 3 (last output: boom)`."""
     first = error.err.splitlines()[-1].lstrip('- ') if error.err else str(error)
-    outputs: list[str] = []
-    for task in error.change.tasks:
-        for entry in task.log:
-            if 'Most recent service output' in entry:
-                outputs.append(entry.split('Most recent service output:', 1)[1])
+    marker = 'Most recent service output:'
+    outputs = [
+        entry.split(marker, 1)[1]
+        for task in error.change.tasks
+        for entry in task.log
+        if marker in entry
+    ]
     output = f' (last output: {_tail(outputs[-1])})' if outputs else ''
     return f'{first}{output}'
 

@@ -1,0 +1,1400 @@
+# Copyright 2026 reconcile-libs contributors
+# See LICENSE file for licensing details.
+
+"""The `k8s-service` relation interface, with protocol-version negotiation.
+
+A provider publishes its Kubernetes Service (name, namespace, ports); a requirer receives it as
+one typed, canonical `ServiceInfo`, whatever wire version carried it. The two sides negotiate
+the wire version in the relation data, so either side can be refreshed or rolled back without
+a gap in the data and without spurious events.
+
+## Quick start
+
+Add the relation to `charmcraft.yaml` (the interface name stays `k8s-service`):
+
+```yaml
+provides:            # on the provider; `requires:` on the requirer
+  k8s-service:
+    interface: k8s-service
+```
+
+Provider:
+
+```python
+from charms.reconcile_libs.v0.k8s_service import K8sServiceProvider, ServiceInfo, ServicePort
+
+class WebCharm(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.k8s_service = K8sServiceProvider(self, service=self._service)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    def _service(self) -> ServiceInfo | None:
+        return ServiceInfo(
+            name=self.app.name,
+            namespace=self.model.name,
+            ports=[ServicePort(port=int(self.config['port']), name='http', app_protocol='http')],
+        )
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent):
+        event.add_status(self.k8s_service.get_status())
+```
+
+The provider republishes by itself on every relation event, `leader-elected`, `upgrade-charm`
+and `config-changed`; call `publish()` after anything else that changes the service.
+
+Requirer:
+
+```python
+from charms.reconcile_libs.v0.k8s_service import K8sServiceRequirer
+
+class ProxyCharm(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.backend = K8sServiceRequirer(self)
+        framework.observe(self.backend.on.changed, self._configure)
+        framework.observe(self.backend.on.removed, self._configure)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    def _configure(self, event: ops.EventBase):
+        service = self.backend.service()          # ServiceInfo | None (single relation)
+        if service is not None:
+            upstream = f'{service.host()}:{service.port("http")}'
+            ...
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent):
+        event.add_status(self.backend.get_status())
+```
+
+`services()` returns `{relation_id: ServiceInfo}` for every relation with usable data.
+
+## With the reconciler
+
+`K8sServiceProviderComponent(provider)` and `K8sServiceRequirerComponent(requirer)` wrap the
+objects above as `charms.reconcile_libs.v0.reconciler` components. Create the provider/requirer
+with `observe=False` so the reconciler is the only trigger. The requirer component's output is
+the list of `ServiceInfo` received (ordered by relation id); it raises `WaitingError` while there
+is none, so dependents run only with data.
+
+```python
+self.backend = K8sServiceRequirer(self, observe=False)
+backend = reconciler.add(K8sServiceRequirerComponent(self.backend))
+reconciler.add(ProxyConfig(...), depends_on=[backend])   # ctx.output_of(backend)[0].host()
+```
+
+## Events (requirer, per unit)
+
+- `changed`: the canonical data of a relation differs from what this unit last saw. A switch
+  of wire version that carries the same data emits nothing.
+- `removed`: the data went away (relation broken, provider withdrew or sent invalid data).
+- `incompatible`: the two applications' advertised version sets are disjoint (leader unit,
+  which can see both advertisements). The provider also has `on.incompatible`.
+
+Each unit remembers a fingerprint of what it last saw in unit-local `StoredState` (never in
+relation data). Nothing is emitted from `__init__`.
+
+## Statuses
+
+`get_status()` returns, worst relation first (messages are prefixed with the endpoint name):
+
+- `Waiting`: `<app>` has not advertised protocol versions yet; no service info yet; `<app>`
+  has not confirmed the negotiated version; this unit's code cannot read what `<app>` speaks
+  (mid rolling refresh); the provider charm has no service to publish yet.
+- `Blocked`: no common protocol version, naming both sets and which app to refresh;
+  invalid data, naming the wire version and the field path (e.g. `v2: ports[0].port: ...`);
+  an invalid service handed to the provider; a legacy SDI peer when SDI publishing is off.
+- `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises.
+
+Only the leader writes application data; on other units the writing steps do nothing.
+
+## Wire format (the provider's and requirer's application databags)
+
+| key | who | value |
+|---|---|---|
+| `versions` | both leaders | JSON sorted list of ints this app advertises, e.g. `[1,2]` |
+| `version` | both leaders | JSON int, the highest common version, once both sets are known |
+| `v<N>` | provider leader | JSON payload at wire version N, one key per published version |
+
+Payloads (canonical JSON: sorted keys, no spaces):
+
+- `v1`: `{"name":"web","namespace":"shop","port":8080}` (one port; a v1 reader sees the first
+  port of the service in canonical order, TCP);
+- `v2`: `{"name":"web","namespace":"shop","ports":[{"app_protocol":"http","name":"http",
+  "port":8080,"protocol":"TCP"}]}`; `protocol` is `TCP`, `UDP` or `SCTP`.
+
+Before the provider knows the requirer's set it publishes every version it supports, so the
+requirer has data after 2 hook rounds; once both sets are known it publishes every common
+version (a bridge for rolling refreshes) and deletes every other `v<N>` key. Readers take the
+highest `v<N>` that the remote currently advertises and their own code can read.
+
+Version 0 means the legacy dialects deployed today, which the requirer reads when the provider
+advertises no `versions`: SDI (`_supported_versions` plus a YAML `data` mapping with
+`service-name`/`service-port`), mlops-libs (`name`/`port`) and the flat spec
+(`service-name`/`service-port`); `service-name` may be `<name>.<namespace>[.svc...]`. The
+provider writes those keys too when asked: `legacy_dialects=['sdi', 'mlops', 'flat']`.
+
+Validation: names are DNS-1123 labels, ports 1-65535, at most 64 ports, each payload at most
+16 KiB. Never skip more than one wire version in a single refresh.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import ops
+from charms.reconcile_libs.v0.reconciler import (
+    BlockedError,
+    Component,
+    ReconcileContext,
+    WaitingError,
+)
+
+if TYPE_CHECKING:
+    import pydantic
+
+# The unique Charmhub library identifier, never change it
+LIBID = 'b0487c6b71364f77a49cb20e106526da'
+
+# Increment this major API version when introducing breaking changes
+LIBAPI = 0
+
+# Increment this PATCH version before using `charmcraft publish-lib` or reset
+# to 0 if you are raising the major API version
+LIBPATCH = 1
+
+PYDEPS = ['pydantic>=2,<3']
+
+__all__ = [
+    'DEFAULT_RELATION_NAME',
+    'INTERFACE_NAME',
+    'LEGACY_DIALECTS',
+    'LEGACY_VERSION',
+    'MAX_PAYLOAD_BYTES',
+    'SUPPORTED_VERSIONS',
+    'Advertisement',
+    'InvalidDataError',
+    'K8sServiceChangedEvent',
+    'K8sServiceIncompatibleEvent',
+    'K8sServiceProvider',
+    'K8sServiceProviderComponent',
+    'K8sServiceProviderEvents',
+    'K8sServiceRemovedEvent',
+    'K8sServiceRequirer',
+    'K8sServiceRequirerComponent',
+    'K8sServiceRequirerEvents',
+    'Problem',
+    'ReaderResult',
+    'ServiceInfo',
+    'ServicePort',
+    'StatusInfo',
+    'bag_changes',
+    'canonical_json',
+    'decode_legacy',
+    'decode_payload',
+    'encode_legacy',
+    'encode_payload',
+    'incompatible_message',
+    'leader_step',
+    'provider_status',
+    'read_advertisement',
+    'reader_step',
+    'select_version',
+    'validate_service',
+]
+
+logger = logging.getLogger(__name__)
+
+INTERFACE_NAME = 'k8s-service'
+DEFAULT_RELATION_NAME = 'k8s-service'
+SUPPORTED_VERSIONS: frozenset[int] = frozenset({1, 2})
+"""Wire versions this library can write and read (besides the legacy version 0)."""
+LEGACY_VERSION = 0
+LEGACY_DIALECTS: tuple[str, ...] = ('sdi', 'mlops', 'flat')
+MAX_PAYLOAD_BYTES = 16384
+"""Upper bound of one encoded payload (and of any remote value this library parses)."""
+MAX_PORTS = 64
+MAX_ADVERTISED_VERSIONS = 64
+
+_DNS_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')
+_VERSION_KEY = re.compile(r'^v(0|[1-9][0-9]*)$')
+_LEGACY_KEYS = ('_supported_versions', 'data', 'name', 'port', 'service-name', 'service-port')
+_INCOMPATIBLE = 'incompatible'
+
+StatusName = Literal['active', 'waiting', 'blocked']
+
+
+# ---------------------------------------------------------------------------------------------
+# Canonical model (what charm code sees)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """One port of a Kubernetes Service.
+
+    Attributes:
+        port: the Service port, 1-65535.
+        name: the port's name (a DNS-1123 label), if any.
+        protocol: `TCP`, `UDP` or `SCTP`.
+        app_protocol: the application protocol (e.g. `http`, `kubernetes.io/h2c`), if any.
+    """
+
+    port: int
+    name: str | None = None
+    protocol: str = 'TCP'
+    app_protocol: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical dict form: fields that are `None` are left out."""
+        out: dict[str, Any] = {'port': self.port, 'protocol': self.protocol}
+        if self.name is not None:
+            out['name'] = self.name
+        if self.app_protocol is not None:
+            out['app_protocol'] = self.app_protocol
+        return out
+
+
+def _port_sort_key(port: ServicePort) -> tuple[str, int, str, str]:
+    return (port.name or '', port.port, port.protocol, port.app_protocol or '')
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """The canonical description of a Kubernetes Service, whatever wire version carried it.
+
+    Ports are kept in canonical order (by name, then port number), so two `ServiceInfo` built
+    from the same ports in a different order are equal and serialize to the same bytes.
+
+    Attributes:
+        name: the Service name (a DNS-1123 label).
+        namespace: the Service's namespace; `None` only when a legacy peer did not send one.
+        ports: the Service's ports.
+    """
+
+    name: str
+    namespace: str | None
+    ports: tuple[ServicePort, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'ports', tuple(sorted(self.ports, key=_port_sort_key)))
+
+    def host(self) -> str:
+        """The in-cluster host name: `<name>.<namespace>.svc`, or `<name>` without namespace."""
+        return f'{self.name}.{self.namespace}.svc' if self.namespace else self.name
+
+    def port(self, name: str | None = None) -> int | None:
+        """The number of the port called `name`, or of the first port when `name` is None."""
+        for port in self.ports:
+            if name is None or port.name == name:
+                return port.port
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical dict form (the input of the fingerprint)."""
+        out: dict[str, Any] = {'name': self.name, 'ports': [p.to_dict() for p in self.ports]}
+        if self.namespace is not None:
+            out['namespace'] = self.namespace
+        return out
+
+    def fingerprint(self) -> str:
+        """A version-independent fingerprint of the data (sha256 of its canonical JSON)."""
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why some data is invalid.
+
+    Attributes:
+        field: the path of the bad field, e.g. `v2: ports[0].port` or `versions`.
+        message: what is wrong with it.
+    """
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f'{self.field}: {self.message}'
+
+
+class InvalidDataError(ValueError):
+    """Relation data (or a service to publish) that does not validate."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """A status, independent of ops (the pure core returns these).
+
+    Attributes:
+        name: `active`, `waiting` or `blocked`.
+        message: the message, without the endpoint prefix.
+    """
+
+    name: StatusName
+    message: str = ''
+
+    def to_ops(self, prefix: str = '') -> ops.StatusBase:
+        """The matching ops status, with `prefix` before a non-empty message."""
+        message = f'{prefix}{self.message}' if self.message else ''
+        if self.name == 'blocked':
+            return ops.BlockedStatus(message)
+        if self.name == 'waiting':
+            return ops.WaitingStatus(message)
+        return ops.ActiveStatus(message)
+
+
+_SEVERITY: dict[str, int] = {'active': 0, 'waiting': 1, 'blocked': 2}
+
+
+def _worst(statuses: Iterable[StatusInfo]) -> StatusInfo:
+    worst = StatusInfo('active')
+    for status in statuses:
+        if _SEVERITY[status.name] > _SEVERITY[worst.name]:
+            worst = status
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------
+# Serialization and wire models
+# ---------------------------------------------------------------------------------------------
+
+
+def canonical_json(value: object) -> str:
+    """Canonical JSON: sorted keys, compact separators, ASCII only."""
+    return json.dumps(value, sort_keys=True, separators=(',', ':'))
+
+
+def _format_versions(versions: Iterable[int]) -> str:
+    items = sorted(versions)
+    return ', '.join(f'v{v}' for v in items) if items else 'none'
+
+
+def _format_loc(loc: Iterable[int | str]) -> str:
+    out = ''
+    for part in loc:
+        if isinstance(part, int):
+            out += f'[{part}]'
+        else:
+            out += f'.{part}' if out else part
+    return out or '(payload)'
+
+
+@dataclass(frozen=True)
+class _WireModels:
+    by_version: Mapping[int, type[pydantic.BaseModel]]
+    legacy: type[pydantic.BaseModel]
+    validation_error: type[pydantic.ValidationError]
+
+
+@functools.cache
+def _wire_models() -> _WireModels:
+    """Build the pydantic models on first use, so importing this library stays cheap."""
+    import pydantic
+
+    dns = _DNS_LABEL.pattern
+    app_protocol_pattern = r'^[A-Za-z0-9][-A-Za-z0-9_./]*$'
+    strict = pydantic.ConfigDict(strict=True, extra='ignore', frozen=True)
+
+    class PortV2(pydantic.BaseModel):
+        model_config = strict
+        port: int = pydantic.Field(ge=1, le=65535)
+        name: str | None = pydantic.Field(default=None, pattern=dns)
+        protocol: Literal['TCP', 'UDP', 'SCTP'] = 'TCP'
+        app_protocol: str | None = pydantic.Field(
+            default=None, pattern=app_protocol_pattern, max_length=253
+        )
+
+    class PayloadV1(pydantic.BaseModel):
+        model_config = strict
+        name: str = pydantic.Field(pattern=dns)
+        namespace: str = pydantic.Field(pattern=dns)
+        port: int = pydantic.Field(ge=1, le=65535)
+
+    class PayloadV2(pydantic.BaseModel):
+        model_config = strict
+        name: str = pydantic.Field(pattern=dns)
+        namespace: str = pydantic.Field(pattern=dns)
+        ports: list[PortV2] = pydantic.Field(min_length=1, max_length=MAX_PORTS)
+
+        @pydantic.field_validator('ports')
+        @classmethod
+        def _unique_ports(cls, ports: list[PortV2]) -> list[PortV2]:
+            seen: set[tuple[int, str]] = set()
+            names: set[str] = set()
+            for port in ports:
+                if (port.port, port.protocol) in seen:
+                    raise ValueError(f'duplicate port {port.port}/{port.protocol}')
+                if port.name is not None and port.name in names:
+                    raise ValueError(f'duplicate port name {port.name!r}')
+                seen.add((port.port, port.protocol))
+                if port.name is not None:
+                    names.add(port.name)
+            return ports
+
+    class LegacyPayload(pydantic.BaseModel):
+        # Legacy dialects carry raw strings: lax mode turns '8080' into 8080.
+        model_config = pydantic.ConfigDict(extra='ignore', frozen=True)
+        name: str = pydantic.Field(pattern=dns)
+        namespace: str | None = pydantic.Field(default=None, pattern=dns)
+        port: int = pydantic.Field(ge=1, le=65535)
+
+    return _WireModels(
+        by_version={1: PayloadV1, 2: PayloadV2},
+        legacy=LegacyPayload,
+        validation_error=pydantic.ValidationError,
+    )
+
+
+def _first_problem(error: pydantic.ValidationError, prefix: str) -> Problem:
+    first = error.errors(include_url=False)[0]
+    if first['type'] == 'json_invalid':
+        return Problem(prefix, 'not valid JSON')
+    message = first['msg']
+    if first['type'] == 'string_pattern_mismatch' and 'app_protocol' not in first['loc']:
+        message = "not a DNS-1123 label (a-z, 0-9 and '-', at most 63 characters)"
+    path = _format_loc(first['loc'])
+    return Problem(f'{prefix}: {path}' if prefix else path, message)
+
+
+def _project(service: ServiceInfo, version: int) -> dict[str, Any]:
+    """The wire payload of `service` at `version` (v1 keeps the first port only)."""
+    if version == 1:
+        first = service.ports[0] if service.ports else None
+        return {
+            'name': service.name,
+            'namespace': service.namespace,
+            'port': first.port if first else None,
+        }
+    if version == 2:
+        return {
+            'name': service.name,
+            'namespace': service.namespace,
+            'ports': [p.to_dict() for p in service.ports],
+        }
+    raise ValueError(f'k8s-service: no wire version {version}; this library knows v1 and v2')
+
+
+def _up_convert(version: int, data: Mapping[str, Any]) -> ServiceInfo:
+    if version == 1:
+        return ServiceInfo(data['name'], data['namespace'], (ServicePort(port=data['port']),))
+    ports = tuple(
+        ServicePort(
+            port=p['port'], name=p['name'], protocol=p['protocol'], app_protocol=p['app_protocol']
+        )
+        for p in data['ports']
+    )
+    return ServiceInfo(data['name'], data['namespace'], ports)
+
+
+def encode_payload(service: ServiceInfo, version: int) -> str:
+    """Encode `service` as the canonical JSON payload of wire `version` (1 or 2).
+
+    Raises:
+        InvalidDataError: the service does not validate at that version.
+        ValueError: `version` is not a wire version this library knows.
+    """
+    payload = _project(service, version)
+    models = _wire_models()
+    try:
+        models.by_version[version].model_validate(payload)
+    except models.validation_error as e:
+        raise InvalidDataError(_first_problem(e, f'v{version}')) from None
+    encoded = canonical_json(payload)
+    if len(encoded) > MAX_PAYLOAD_BYTES:
+        raise InvalidDataError(
+            Problem(f'v{version}', f'payload of {len(encoded)} bytes > {MAX_PAYLOAD_BYTES}')
+        )
+    return encoded
+
+
+@functools.lru_cache(maxsize=256)
+def decode_payload(raw: str, version: int) -> ServiceInfo:
+    """Decode and up-convert a `v<version>` payload into the canonical `ServiceInfo`.
+
+    Raises:
+        InvalidDataError: the payload is too large, not JSON, or does not validate.
+    """
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise InvalidDataError(
+            Problem(f'v{version}', f'payload of {len(raw)} bytes > {MAX_PAYLOAD_BYTES}')
+        )
+    models = _wire_models()
+    try:
+        model = models.by_version[version].model_validate_json(raw)
+    except models.validation_error as e:
+        raise InvalidDataError(_first_problem(e, f'v{version}')) from None
+    return _up_convert(version, model.model_dump())
+
+
+def validate_service(service: ServiceInfo, versions: Iterable[int]) -> Problem | None:
+    """The first problem that stops `service` being published at any of `versions`, if any."""
+    try:
+        for version in sorted(versions):
+            encode_payload(service, version)
+    except InvalidDataError as e:
+        return e.problem
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Legacy dialects (wire version 0)
+# ---------------------------------------------------------------------------------------------
+
+
+def _legacy_dialect(bag: Mapping[str, str]) -> str | None:
+    if '_supported_versions' in bag:
+        return 'sdi'
+    if 'name' in bag and 'port' in bag:
+        return 'mlops'
+    if 'service-name' in bag:
+        return 'flat'
+    return None
+
+
+def _split_legacy_name(name: object) -> tuple[object, object]:
+    if isinstance(name, str) and '.' in name:
+        parts = name.split('.')
+        return parts[0], parts[1]
+    return name, None
+
+
+def _legacy_fields(bag: Mapping[str, str], dialect: str) -> tuple[object, object, str]:
+    """The raw name and port of a legacy bag, and the prefix of their wire field paths."""
+    if dialect == 'mlops':
+        return bag.get('name'), bag.get('port'), ''
+    if dialect == 'flat':
+        return bag.get('service-name'), bag.get('service-port'), 'service-'
+    raw = bag.get('data')
+    if raw is None:
+        raise InvalidDataError(Problem('data', 'missing (SDI peer without data yet)'))
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise InvalidDataError(Problem('data', f'{len(raw)} bytes > {MAX_PAYLOAD_BYTES}'))
+    import yaml
+
+    try:
+        loaded: object = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise InvalidDataError(Problem('data', 'not valid YAML')) from None
+    if not isinstance(loaded, dict):
+        raise InvalidDataError(Problem('data', 'not a YAML mapping'))
+    data = cast('dict[object, object]', loaded)
+    return data.get('service-name'), data.get('service-port'), 'data.service-'
+
+
+def decode_legacy(bag: Mapping[str, str]) -> ServiceInfo | None:
+    """Decode a legacy (version 0) provider bag, or None when it is in no legacy dialect.
+
+    Raises:
+        InvalidDataError: the bag is in a legacy dialect but its values do not validate.
+    """
+    dialect = _legacy_dialect(bag)
+    if dialect is None:
+        return None
+    raw_name, port, prefix = _legacy_fields(bag, dialect)
+    name, namespace = _split_legacy_name(raw_name)
+    if isinstance(port, str) and len(port) > 16:
+        raise InvalidDataError(Problem(f'{prefix}port', 'not a port number'))
+    models = _wire_models()
+    try:
+        model = models.legacy.model_validate({'name': name, 'namespace': namespace, 'port': port})
+    except models.validation_error as e:
+        problem = _first_problem(e, '')
+        field = 'name' if problem.field == 'namespace' else problem.field
+        raise InvalidDataError(Problem(f'{prefix}{field}', problem.message)) from None
+    data = model.model_dump()
+    return ServiceInfo(data['name'], data['namespace'], (ServicePort(port=data['port']),))
+
+
+def encode_legacy(service: ServiceInfo, dialects: Iterable[str]) -> dict[str, str]:
+    """The legacy keys that let peers speaking `dialects` read `service`.
+
+    Raises:
+        ValueError: an unknown dialect name.
+    """
+    out: dict[str, str] = {}
+    port = str(service.ports[0].port) if service.ports else ''
+    full_name = f'{service.name}.{service.namespace}' if service.namespace else service.name
+    for dialect in sorted(set(dialects)):
+        if dialect == 'sdi':
+            out['_supported_versions'] = '- v1\n'
+            out['data'] = f"service-name: {full_name}\nservice-port: '{port}'\n"
+        elif dialect == 'mlops':
+            out['name'] = service.name
+            out['port'] = port
+        elif dialect == 'flat':
+            out['service-name'] = full_name
+            out['service-port'] = port
+        else:
+            raise ValueError(
+                f'k8s-service: unknown legacy dialect {dialect!r}; choose from {LEGACY_DIALECTS}'
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol core: pure functions over plain dicts
+# ---------------------------------------------------------------------------------------------
+
+
+def select_version(a: Iterable[int], b: Iterable[int]) -> int | None:
+    """The highest version in both sets, or None: symmetric and deterministic."""
+    common = set(a) & set(b)
+    return max(common) if common else None
+
+
+@dataclass(frozen=True)
+class Advertisement:
+    """What a remote application bag says about the protocol it speaks.
+
+    Attributes:
+        kind: `none` (nothing said yet), `modern` (a `versions` key), `legacy` (a legacy dialect,
+            version 0) or `invalid` (a `versions` key that does not parse).
+        versions: the advertised versions (`{0}` for legacy, empty otherwise when not modern).
+        version: the remote's echoed choice (`version` key), if any and valid.
+        dialect: the legacy dialect, for `legacy`.
+        problem: why the advertisement is invalid, for `invalid`.
+    """
+
+    kind: Literal['none', 'modern', 'legacy', 'invalid']
+    versions: frozenset[int] = frozenset()
+    version: int | None = None
+    dialect: str | None = None
+    problem: Problem | None = None
+
+
+def _parse_versions(raw: str) -> frozenset[int]:
+    if len(raw) > 1024:
+        raise InvalidDataError(Problem('versions', f'{len(raw)} bytes, too long'))
+    try:
+        value: object = json.loads(raw)
+    except ValueError:
+        raise InvalidDataError(Problem('versions', 'not valid JSON')) from None
+    if not isinstance(value, list):
+        raise InvalidDataError(Problem('versions', 'not a JSON list of integers'))
+    items = cast('list[object]', value)
+    if not items or len(items) > MAX_ADVERTISED_VERSIONS:
+        raise InvalidDataError(Problem('versions', f'needs 1 to {MAX_ADVERTISED_VERSIONS} items'))
+    versions: set[int] = set()
+    for index, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+            raise InvalidDataError(Problem(f'versions[{index}]', 'not a positive integer'))
+        versions.add(item)
+    return frozenset(versions)
+
+
+def _parse_echo(raw: str | None) -> int | None:
+    if raw is None or len(raw) > 16:
+        return None
+    try:
+        value: object = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_advertisement(bag: Mapping[str, str]) -> Advertisement:
+    """Parse the advertisement in a remote application bag; never raises on bad data."""
+    raw = bag.get('versions')
+    if raw is not None:
+        try:
+            versions = _parse_versions(raw)
+        except InvalidDataError as e:
+            return Advertisement('invalid', problem=e.problem)
+        return Advertisement('modern', versions, version=_parse_echo(bag.get('version')))
+    dialect = _legacy_dialect(bag)
+    if dialect is not None:
+        return Advertisement('legacy', frozenset({LEGACY_VERSION}), dialect=dialect)
+    return Advertisement('none')
+
+
+def _is_managed(key: str, legacy_managed: bool) -> bool:
+    if key in ('versions', 'version') or _VERSION_KEY.match(key):
+        return True
+    return legacy_managed and key in _LEGACY_KEYS
+
+
+def leader_step(
+    advertised: Iterable[int],
+    own_bag: Mapping[str, str],
+    remote_bag: Mapping[str, str],
+    payloads: Mapping[int, str] | None = None,
+    legacy: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """One leader step: the desired content of this application's bag.
+
+    Args:
+        advertised: the versions this application advertises (positive ints).
+        own_bag: this application's bag now (keys the protocol does not manage are kept).
+        remote_bag: the remote application's bag now.
+        payloads: encoded payload per version (the provider; None on the requirer or while the
+            provider has no valid service).
+        legacy: legacy keys to publish (provider with legacy publishing); None when the provider
+            publishes no legacy dialect, in which case legacy-named keys are left alone.
+
+    Returns:
+        The new bag. It is a pure function of its inputs and idempotent:
+        `leader_step(a, leader_step(a, o, r, p, l), r, p, l) == leader_step(a, o, r, p, l)`.
+    """
+    local = frozenset(advertised)
+    new = {k: v for k, v in own_bag.items() if not _is_managed(k, legacy is not None)}
+    new['versions'] = canonical_json(sorted(local))
+    remote = read_advertisement(remote_bag)
+    if remote.kind == 'modern':
+        chosen = select_version(local, remote.versions)
+        publish = local & remote.versions
+        if chosen is not None:
+            new['version'] = canonical_json(chosen)
+    else:
+        # Nothing (usable) advertised yet, or a legacy peer: publish everything optimistically.
+        publish = local
+    for version in sorted(publish):
+        if payloads is not None and version in payloads:
+            new[f'v{version}'] = payloads[version]
+    if legacy:
+        new.update(legacy)
+    return new
+
+
+def bag_changes(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
+    """The update that turns `old` into `new`: changed keys, and '' for each deleted key."""
+    changes = {k: v for k, v in new.items() if old.get(k) != v}
+    changes.update({k: '' for k in old if k not in new})
+    return changes
+
+
+@dataclass(frozen=True)
+class ReaderResult:
+    """What one requirer unit makes of the remote bag.
+
+    Attributes:
+        service: the canonical data, or None.
+        version: the wire version it was read at (0 for legacy), or None.
+        token: what to remember for change detection (a fingerprint, `incompatible` or None).
+        events: the events to emit, in order (`removed`, `changed`, `incompatible`).
+        status: this relation's status.
+    """
+
+    service: ServiceInfo | None
+    version: int | None
+    token: str | None
+    events: tuple[str, ...]
+    status: StatusInfo
+
+
+def _transition(last: str | None, token: str | None) -> tuple[str, ...]:
+    events: list[str] = []
+    had_data = last is not None and last.startswith('data:')
+    if token is not None and token.startswith('data:'):
+        if token != last:
+            events.append('changed')
+    elif had_data:
+        events.append('removed')
+    if token == _INCOMPATIBLE and last != _INCOMPATIBLE:
+        events.append('incompatible')
+    return tuple(events)
+
+
+def _result(
+    last: str | None,
+    status: StatusInfo,
+    service: ServiceInfo | None = None,
+    version: int | None = None,
+    token: str | None = None,
+) -> ReaderResult:
+    if service is not None:
+        token = f'data:{service.fingerprint()}'
+    return ReaderResult(service, version, token, _transition(last, token), status)
+
+
+def incompatible_message(
+    local_app: str, local: Iterable[int], remote_app: str, remote: Iterable[int]
+) -> str:
+    """The Blocked message for disjoint version sets, naming both sets and the remedy."""
+    local_set, remote_set = sorted(local), sorted(remote)
+    if local_set and remote_set and max(local_set) > max(remote_set):
+        older, newer, newer_set, older_set = remote_app, local_app, local_set, remote_set
+    else:
+        older, newer, newer_set, older_set = local_app, remote_app, remote_set, local_set
+    return (
+        f'no common protocol with {remote_app} ({local_app}: {_format_versions(local_set)}; '
+        f'{remote_app}: {_format_versions(remote_set)}); refresh {older} to a revision '
+        f'supporting v{min(newer_set) if newer_set else "?"}, or {newer} to one supporting '
+        f'v{max(older_set) if older_set else "?"}'
+    )
+
+
+def reader_step(
+    code_versions: Iterable[int],
+    remote_bag: Mapping[str, str],
+    last_token: str | None,
+    *,
+    own_advertised: Iterable[int] | None = None,
+    remote_app: str = 'remote',
+    local_app: str = 'local',
+) -> ReaderResult:
+    """One requirer-unit step: decode the best payload this unit can read and detect changes.
+
+    Args:
+        code_versions: the wire versions this unit's code reads (0 = the legacy dialects).
+        remote_bag: the provider application's bag.
+        last_token: the token this unit remembered from its previous step on this relation.
+        own_advertised: this application's advertised set when known (the leader), else None.
+        remote_app: the provider application's name (for messages).
+        local_app: this application's name (for messages).
+
+    Never raises on bad remote data: it becomes a Blocked status naming the field.
+    """
+    code = frozenset(code_versions)
+    remote = read_advertisement(remote_bag)
+    if remote.kind == 'invalid':
+        assert remote.problem is not None
+        return _result(last_token, StatusInfo('blocked', _invalid(remote_app, remote.problem)))
+    if remote.kind == 'none':
+        return _result(
+            last_token,
+            StatusInfo('waiting', f'waiting for {remote_app} to advertise protocol versions'),
+        )
+    if remote.kind == 'legacy':
+        return _legacy_reader(code, remote_bag, last_token, remote_app)
+    if own_advertised is not None and not (frozenset(own_advertised) & remote.versions):
+        message = incompatible_message(local_app, own_advertised, remote_app, remote.versions)
+        return _result(last_token, StatusInfo('blocked', message), token=_INCOMPATIBLE)
+    candidates = [
+        n for n in remote.versions & code if n != LEGACY_VERSION and f'v{n}' in remote_bag
+    ]
+    if not candidates:
+        if not (remote.versions & code):
+            message = (
+                f'{remote_app} speaks {_format_versions(remote.versions)}; this unit reads '
+                f'{_format_versions(code - {LEGACY_VERSION})} and awaits a refresh'
+            )
+        else:
+            message = f'waiting for service info from {remote_app}'
+        return _result(last_token, StatusInfo('waiting', message))
+    version = max(candidates)
+    try:
+        service = decode_payload(remote_bag[f'v{version}'], version)
+    except InvalidDataError as e:
+        return _result(last_token, StatusInfo('blocked', _invalid(remote_app, e.problem)))
+    return _result(last_token, StatusInfo('active'), service, version)
+
+
+def _invalid(remote_app: str, problem: Problem) -> str:
+    return f'invalid data from {remote_app}: {problem}'
+
+
+def _legacy_reader(
+    code: frozenset[int], remote_bag: Mapping[str, str], last_token: str | None, remote_app: str
+) -> ReaderResult:
+    if LEGACY_VERSION not in code:
+        message = f'{remote_app} speaks only a legacy k8s-service dialect; enable read_legacy'
+        return _result(last_token, StatusInfo('blocked', message))
+    try:
+        service = decode_legacy(remote_bag)
+    except InvalidDataError as e:
+        return _result(last_token, StatusInfo('blocked', _invalid(remote_app, e.problem)))
+    return _result(last_token, StatusInfo('active'), service, LEGACY_VERSION)
+
+
+def provider_status(
+    advertised: Iterable[int],
+    remote_bag: Mapping[str, str],
+    *,
+    is_leader: bool,
+    service_problem: Problem | None = None,
+    has_service: bool = True,
+    legacy_dialects: Iterable[str] = (),
+    remote_app: str = 'remote',
+    local_app: str = 'local',
+) -> StatusInfo:
+    """The provider's status for one relation (pure).
+
+    On the leader, `advertised` is what it advertises; elsewhere, this unit's code set.
+    """
+    if service_problem is not None:
+        return StatusInfo('blocked', f'invalid service to publish: {service_problem}')
+    if not has_service:
+        return StatusInfo('waiting', 'no service to publish yet')
+    local = frozenset(advertised)
+    dialects = frozenset(legacy_dialects)
+    remote = read_advertisement(remote_bag)
+    if remote.kind == 'invalid':
+        assert remote.problem is not None
+        return StatusInfo('blocked', _invalid(remote_app, remote.problem))
+    if remote.kind == 'none':
+        if dialects & {'mlops', 'flat'}:
+            return StatusInfo('active')  # legacy requirers of these dialects never advertise
+        return StatusInfo('waiting', f'waiting for {remote_app} to advertise protocol versions')
+    if remote.kind == 'legacy':
+        if remote.dialect in dialects:
+            return StatusInfo('active')
+        return StatusInfo(
+            'blocked',
+            f'{remote_app} speaks the legacy {remote.dialect} dialect; publish it with '
+            f"legacy_dialects=['{remote.dialect}']",
+        )
+    chosen = select_version(local, remote.versions)
+    if chosen is None:
+        if not is_leader:
+            return StatusInfo(
+                'waiting',
+                f'{remote_app} speaks {_format_versions(remote.versions)}; this unit speaks '
+                f'{_format_versions(local)} and awaits a refresh',
+            )
+        return StatusInfo(
+            'blocked', incompatible_message(local_app, local, remote_app, remote.versions)
+        )
+    if is_leader and remote.version != chosen:
+        return StatusInfo('waiting', f'waiting for {remote_app} to confirm v{chosen}')
+    return StatusInfo('active')
+
+
+# ---------------------------------------------------------------------------------------------
+# The ops layer
+# ---------------------------------------------------------------------------------------------
+
+
+class K8sServiceChangedEvent(ops.RelationEvent):
+    """The service data of `relation` changed (as seen by this unit)."""
+
+
+class K8sServiceRemovedEvent(ops.RelationEvent):
+    """The service data of `relation` is gone (broken relation, withdrawn or invalid data)."""
+
+
+class K8sServiceIncompatibleEvent(ops.RelationEvent):
+    """The two applications advertise disjoint protocol versions on `relation`."""
+
+
+class K8sServiceRequirerEvents(ops.ObjectEvents):
+    """Events of `K8sServiceRequirer`."""
+
+    changed = ops.EventSource(K8sServiceChangedEvent)
+    removed = ops.EventSource(K8sServiceRemovedEvent)
+    incompatible = ops.EventSource(K8sServiceIncompatibleEvent)
+
+
+class K8sServiceProviderEvents(ops.ObjectEvents):
+    """Events of `K8sServiceProvider`."""
+
+    incompatible = ops.EventSource(K8sServiceIncompatibleEvent)
+
+
+def _check_versions(versions: Iterable[int]) -> frozenset[int]:
+    chosen = frozenset(versions)
+    unknown = chosen - SUPPORTED_VERSIONS
+    if not chosen or unknown:
+        raise ValueError(
+            f'k8s-service: versions must be a non-empty subset of '
+            f'{_format_versions(SUPPORTED_VERSIONS)}, got {sorted(chosen)}'
+        )
+    return chosen
+
+
+def _app_bag(relation: ops.Relation, app: ops.Application | None) -> dict[str, str]:
+    if app is None:
+        return {}
+    return dict(relation.data[app])
+
+
+class _Endpoint(ops.Object):
+    """What the provider and the requirer share: the endpoint, its relations and triggers."""
+
+    _stored = ops.StoredState()
+
+    def __init__(self, charm: ops.CharmBase, relation_name: str, versions: Iterable[int]):
+        super().__init__(charm, f'k8s-service-{relation_name}')
+        self.relation_name = relation_name
+        self.advertised = _check_versions(versions)
+        self._stored.set_default(tokens={})
+
+    def _observe(self, charm: ops.CharmBase) -> None:
+        endpoint = charm.on[self.relation_name]
+        for event in (
+            endpoint.relation_created,
+            endpoint.relation_joined,
+            endpoint.relation_changed,
+            endpoint.relation_departed,
+            charm.on.leader_elected,
+            charm.on.upgrade_charm,
+            charm.on.config_changed,
+        ):
+            self.framework.observe(event, self._on_trigger)
+        self.framework.observe(endpoint.relation_broken, self._on_broken)
+
+    def _on_trigger(self, _: ops.EventBase) -> None:
+        self.reconcile()
+
+    def _on_broken(self, event: ops.RelationBrokenEvent) -> None:
+        self._forget(event.relation)
+        self.reconcile()
+
+    def _forget(self, relation: ops.Relation) -> str | None:
+        key = str(relation.id)
+        last = self._token(relation)
+        if last is not None:
+            del self._stored.tokens[key]
+        return last
+
+    def _token(self, relation: ops.Relation) -> str | None:
+        return cast('str | None', self._stored.tokens.get(str(relation.id)))
+
+    def _set_token(self, relation: ops.Relation, token: str | None) -> None:
+        if token == self._token(relation):
+            return
+        if token is None:
+            del self._stored.tokens[str(relation.id)]
+        else:
+            self._stored.tokens[str(relation.id)] = token
+
+    def reconcile(self) -> None:
+        """Bring the relation data in line with the desired state (overridden per side)."""
+        raise NotImplementedError
+
+    @property
+    def relations(self) -> list[ops.Relation]:
+        """The relations of this endpoint, ordered by id."""
+        return sorted(self.model.relations[self.relation_name], key=lambda r: r.id)
+
+
+class K8sServiceRequirer(_Endpoint):
+    """The requirer side: negotiates, reads, validates and reports the provider's Service.
+
+    Args:
+        charm: the charm.
+        relation_name: the endpoint (interface `k8s-service`).
+        versions: the wire versions to advertise and read (default: all this library knows).
+        read_legacy: also read the legacy dialects (version 0).
+        observe: observe the endpoint's relation events, `leader-elected`, `upgrade-charm` and
+            `config-changed` and reconcile on each (False when a reconciler component drives
+            it).
+    """
+
+    on = K8sServiceRequirerEvents()
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        relation_name: str = DEFAULT_RELATION_NAME,
+        *,
+        versions: Iterable[int] = SUPPORTED_VERSIONS,
+        read_legacy: bool = True,
+        observe: bool = True,
+    ):
+        super().__init__(charm, relation_name, versions)
+        self.code_versions = self.advertised | frozenset({LEGACY_VERSION} if read_legacy else ())
+        if observe:
+            self._observe(charm)
+
+    def _on_broken(self, event: ops.RelationBrokenEvent) -> None:
+        last = self._forget(event.relation)
+        if last is not None and last.startswith('data:'):
+            self.on.removed.emit(event.relation, event.relation.app)
+        self.reconcile()
+
+    def _read(self, relation: ops.Relation, last: str | None) -> ReaderResult:
+        own: frozenset[int] | None = None
+        if self.model.unit.is_leader():
+            own = self.advertised
+        return reader_step(
+            self.code_versions,
+            _app_bag(relation, relation.app),
+            last,
+            own_advertised=own,
+            remote_app=relation.app.name if relation.app else 'the provider',
+            local_app=self.model.app.name,
+        )
+
+    def reconcile(self) -> None:
+        """Advertise (leader), then read every relation and emit events for what moved."""
+        is_leader = self.model.unit.is_leader()
+        for relation in self.relations:
+            if is_leader:
+                own = relation.data[self.model.app]
+                new = leader_step(self.advertised, dict(own), _app_bag(relation, relation.app))
+                changes = bag_changes(own, new)
+                if changes:
+                    own.update(changes)
+            result = self._read(relation, self._token(relation))
+            self._set_token(relation, result.token)
+            if result.status.name == 'blocked' and result.events:
+                logger.warning('%s: %s', self.relation_name, result.status.message)
+            for name in result.events:
+                self._emit(name, relation)
+
+    def _emit(self, name: str, relation: ops.Relation) -> None:
+        if name == 'changed':
+            self.on.changed.emit(relation, relation.app)
+        elif name == 'removed':
+            self.on.removed.emit(relation, relation.app)
+        else:
+            self.on.incompatible.emit(relation, relation.app)
+
+    def services(self) -> dict[int, ServiceInfo]:
+        """`{relation id: ServiceInfo}` for every relation with usable data."""
+        out: dict[int, ServiceInfo] = {}
+        for relation in self.relations:
+            result = self._read(relation, None)
+            if result.service is not None:
+                out[relation.id] = result.service
+        return out
+
+    def service(self, relation: ops.Relation | None = None) -> ServiceInfo | None:
+        """The service of `relation` (default: the first relation), or None."""
+        if relation is None:
+            relations = self.relations
+            if not relations:
+                return None
+            relation = relations[0]
+        return self._read(relation, None).service
+
+    def relation_status(self, relation: ops.Relation) -> StatusInfo:
+        """The status of one relation (without the endpoint prefix)."""
+        result = self._read(relation, None)
+        if result.status.name != 'active' and result.events:
+            # First time this state is seen in this hook: say why in the log as well.
+            logger.info('%s: %s', self.relation_name, result.status.message)
+        return result.status
+
+    def status_info(self) -> StatusInfo:
+        """The worst status over all relations (without prefix); waiting with no relation."""
+        relations = self.relations
+        if not relations:
+            return StatusInfo('waiting', f'waiting for a {self.relation_name} relation')
+        return _worst(self.relation_status(r) for r in relations)
+
+    def get_status(self) -> ops.StatusBase:
+        """The status to add in a collect-status handler, prefixed with the endpoint name."""
+        return self.status_info().to_ops(f'{self.relation_name}: ')
+
+
+class K8sServiceProvider(_Endpoint):
+    """The provider side: negotiates and publishes this application's Service.
+
+    Args:
+        charm: the charm.
+        relation_name: the endpoint (interface `k8s-service`).
+        service: returns the Service to publish, or None while there is none (which withdraws
+            what was published). Called on every reconcile (level-triggered). Without it, pass
+            the service to `publish()` (a reconciler component does).
+        versions: the wire versions to advertise and publish (default: all this library knows).
+        legacy_dialects: legacy dialects to publish as well (`sdi`, `mlops`, `flat`).
+        observe: observe the endpoint's relation events, `leader-elected`, `upgrade-charm` and
+            `config-changed` and publish on each (False when a reconciler component drives it).
+    """
+
+    on = K8sServiceProviderEvents()
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        relation_name: str = DEFAULT_RELATION_NAME,
+        *,
+        service: Callable[[], ServiceInfo | None] | None = None,
+        versions: Iterable[int] = SUPPORTED_VERSIONS,
+        legacy_dialects: Iterable[str] = (),
+        observe: bool = True,
+    ):
+        super().__init__(charm, relation_name, versions)
+        self.legacy_dialects = tuple(sorted(set(legacy_dialects)))
+        unknown = set(self.legacy_dialects) - set(LEGACY_DIALECTS)
+        if unknown:
+            raise ValueError(
+                f'k8s-service: unknown legacy dialects {sorted(unknown)}; '
+                f'choose from {list(LEGACY_DIALECTS)}'
+            )
+        self._service_getter = service
+        if observe:
+            self._observe(charm)
+
+    def _desired(
+        self, service: ServiceInfo | None
+    ) -> tuple[ServiceInfo | None, Problem | None, bool]:
+        """The service to publish, its problem, and whether it is known at all."""
+        if service is None:
+            if self._service_getter is None:
+                return None, None, False
+            service = self._service_getter()
+        if service is None:
+            return None, None, True
+        return service, validate_service(service, self.advertised), True
+
+    def reconcile(self) -> None:
+        """Same as `publish()`."""
+        self.publish()
+
+    def publish(self, service: ServiceInfo | None = None) -> None:
+        """Write the desired bag on every relation (leader only; a no-op elsewhere).
+
+        Args:
+            service: the Service to publish; by default, what the `service` callable returns.
+                With neither, the versions are still negotiated and the payloads already
+                published stay as they are.
+
+        While the service is invalid, what was published before stays (and status is Blocked);
+        when the `service` callable returns None, the payloads are withdrawn.
+        """
+        if not self.model.unit.is_leader():
+            logger.debug('%s: not the leader, nothing to publish', self.relation_name)
+            return
+        service, problem, known = self._desired(service)
+        if problem is not None:
+            logger.warning('%s: invalid service to publish: %s', self.relation_name, problem)
+        for relation in self.relations:
+            keep = problem is not None or not known
+            self._publish_one(relation, None if keep else service, keep)
+
+    def _publish_one(
+        self, relation: ops.Relation, service: ServiceInfo | None, keep: bool
+    ) -> None:
+        own = relation.data[self.model.app]
+        current = dict(own)
+        payloads: dict[int, str] | None = None
+        legacy: dict[str, str] | None = {} if self.legacy_dialects else None
+        if service is not None:
+            payloads = {v: encode_payload(service, v) for v in self.advertised}
+            if self.legacy_dialects:
+                legacy = encode_legacy(service, self.legacy_dialects)
+        elif keep:  # keep the last good data (while the new one is invalid or unknown)
+            payloads = {v: current[f'v{v}'] for v in self.advertised if f'v{v}' in current}
+            if legacy is not None:
+                legacy = {k: current[k] for k in _LEGACY_KEYS if k in current}
+        remote_bag = _app_bag(relation, relation.app)
+        new = leader_step(self.advertised, current, remote_bag, payloads, legacy)
+        changes = bag_changes(current, new)
+        if changes:
+            own.update(changes)
+        self._track_incompatible(relation, read_advertisement(remote_bag))
+
+    def _track_incompatible(self, relation: ops.Relation, remote: Advertisement) -> None:
+        incompatible = remote.kind == 'modern' and not (self.advertised & remote.versions)
+        was = self._token(relation) == _INCOMPATIBLE
+        self._set_token(relation, _INCOMPATIBLE if incompatible else None)
+        if incompatible and not was:
+            logger.warning(
+                '%s: %s',
+                self.relation_name,
+                incompatible_message(
+                    self.model.app.name, self.advertised, relation.app.name, remote.versions
+                ),
+            )
+            self.on.incompatible.emit(relation, relation.app)
+
+    def relation_status(
+        self, relation: ops.Relation, service: ServiceInfo | None = None
+    ) -> StatusInfo:
+        """The status of one relation (without the endpoint prefix); `service` as in `publish`."""
+        service, problem, known = self._desired(service)
+        return provider_status(
+            self.advertised,
+            _app_bag(relation, relation.app),
+            is_leader=self.model.unit.is_leader(),
+            service_problem=problem,
+            has_service=service is not None or not known,
+            legacy_dialects=self.legacy_dialects,
+            remote_app=relation.app.name if relation.app else 'the requirer',
+            local_app=self.model.app.name,
+        )
+
+    def status_info(self, service: ServiceInfo | None = None) -> StatusInfo:
+        """The worst status over all relations (without prefix); active with no relation."""
+        return _worst(self.relation_status(r, service) for r in self.relations)
+
+    def get_status(self) -> ops.StatusBase:
+        """The status to add in a collect-status handler, prefixed with the endpoint name."""
+        return self.status_info().to_ops(f'{self.relation_name}: ')
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciler components
+# ---------------------------------------------------------------------------------------------
+
+
+def _raise_for(status: StatusInfo) -> None:
+    if status.name == 'blocked':
+        raise BlockedError(status.message)
+    if status.name == 'waiting':
+        raise WaitingError(status.message)
+
+
+class K8sServiceProviderComponent(Component[None]):
+    """Publishes a Service through a `K8sServiceProvider` as part of a `CharmReconciler`.
+
+    Args:
+        provider: the provider, created in the charm's `__init__` with `observe=False`.
+        service: returns the Service to publish from the reconcile context (for example from
+            `ctx.output_of(config)`), or None while there is none yet.
+        name: the component name (the status prefix).
+    """
+
+    def __init__(
+        self,
+        provider: K8sServiceProvider,
+        service: Callable[[ReconcileContext], ServiceInfo | None],
+        *,
+        name: str = 'k8s-service',
+    ):
+        super().__init__(name, relation_endpoints=(provider.relation_name,))
+        self.provider = provider
+        self.service_from = service
+
+    def reconcile(self, ctx: ReconcileContext) -> None:
+        """Publish on every relation (writes only on the leader, and only what changed)."""
+        service = self.service_from(ctx)
+        if service is None:
+            raise WaitingError('no service to publish yet')
+        self.provider.publish(service)
+
+    def status(self, ctx: ReconcileContext) -> ops.StatusBase:
+        """The provider's worst relation status."""
+        return self.provider.status_info(self.service_from(ctx)).to_ops()
+
+    def inputs(self, ctx: ReconcileContext) -> object:
+        """The service being published."""
+        service = self.service_from(ctx)
+        return service.to_dict() if service is not None else None
+
+
+class K8sServiceRequirerComponent(Component[list[ServiceInfo]]):
+    """Receives Services through a `K8sServiceRequirer` as part of a `CharmReconciler`.
+
+    The output is the list of `ServiceInfo` received, ordered by relation id. While there is
+    none, `reconcile` raises `WaitingError` (or `BlockedError` for an incompatible or invalid
+    peer), so dependents run only with data.
+
+    Args:
+        requirer: the requirer, created in the charm's `__init__` with `observe=False`.
+        name: the component name (the status prefix).
+    """
+
+    def __init__(self, requirer: K8sServiceRequirer, *, name: str = 'k8s-service'):
+        super().__init__(name, relation_endpoints=(requirer.relation_name,))
+        self.requirer = requirer
+
+    def reconcile(self, ctx: ReconcileContext) -> list[ServiceInfo]:
+        """Advertise (leader), read every relation, emit events; return the services."""
+        self.requirer.reconcile()
+        services = list(self.requirer.services().values())
+        if not services:
+            _raise_for(self.requirer.status_info())
+            raise WaitingError(f'no service info on {self.requirer.relation_name} yet')
+        return services
+
+    def status(self, ctx: ReconcileContext) -> ops.StatusBase:
+        """The requirer's worst relation status."""
+        return self.requirer.status_info().to_ops()
+
+    def inputs(self, ctx: ReconcileContext) -> object:
+        """Fingerprints of the services received."""
+        return sorted(s.fingerprint() for s in self.requirer.services().values())
