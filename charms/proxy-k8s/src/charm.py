@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import ops
 from charms.reconcile_libs.v0.k8s_service import (
+    SUPPORTED_VERSIONS,
     K8sServiceRequirer,
     K8sServiceRequirerComponent,
     ServiceInfo,
@@ -74,11 +76,16 @@ class OpenPorts(Component[None]):
 class ProxyCharm(ops.CharmBase):
     """A reverse proxy to a `k8s-service` provider."""
 
+    wire_versions: ClassVar[frozenset[int]] = SUPPORTED_VERSIONS
+    """The `k8s-service` wire versions this charm speaks (pin a subset for a staged rollout)."""
+
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         self.reconciler = CharmReconciler(self)
         self.config_component = self.reconciler.add(ConfigComponent(ProxyConfig))
-        self.requirer = K8sServiceRequirer(self, 'backend', observe=False)
+        self.requirer = K8sServiceRequirer(
+            self, 'backend', observe=False, versions=self.wire_versions
+        )
         self.backend = self.reconciler.add(
             K8sServiceRequirerComponent(self.requirer, name='backend')
         )

@@ -12,9 +12,11 @@ The charm is a declaration of reconciler components:
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import ops
 from charms.reconcile_libs.v0.k8s_service import (
+    SUPPORTED_VERSIONS,
     K8sServiceProvider,
     K8sServiceProviderComponent,
     ServiceInfo,
@@ -71,6 +73,9 @@ class OpenPorts(Component[None]):
 class WebCharm(ops.CharmBase):
     """A web server published over `k8s-service`."""
 
+    wire_versions: ClassVar[frozenset[int]] = SUPPORTED_VERSIONS
+    """The `k8s-service` wire versions this charm speaks (pin a subset for a staged rollout)."""
+
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         self.reconciler = CharmReconciler(self)
@@ -80,7 +85,7 @@ class WebCharm(ops.CharmBase):
             depends_on=[self.config_component],
         )
         self.reconciler.add(OpenPorts(self.config_component), depends_on=[self.config_component])
-        self.provider = K8sServiceProvider(self, observe=False)
+        self.provider = K8sServiceProvider(self, observe=False, versions=self.wire_versions)
         self.reconciler.add(
             K8sServiceProviderComponent(self.provider, service=self._service),
             depends_on=[self.config_component, self.web],

@@ -1210,23 +1210,21 @@ class _Run:
 
     def _apply_all(self, desired: Sequence[_Desired]) -> tuple[list[_Applied], set[str]]:
         applied: list[_Applied] = []
-        established: dict[tuple[str, str], bool] = {}
-        crd_names: dict[tuple[str, str], str] = {}
+        crd_of_kind: dict[tuple[str, str], int] = {}  # (group, kind) -> index in `applied`
         waiting_for: set[str] = set()
         for item in desired:
-            gk = (item.key.group, item.key.kind)
-            if gk in crd_names and not established.get(gk, False):
-                established[gk] = self._wait_established(crd_names[gk])
-                if not established[gk]:
-                    waiting_for.add(crd_names[gk])
+            crd_index = crd_of_kind.get((item.key.group, item.key.kind))
+            if crd_index is not None and not applied[crd_index].readiness.ready:
+                crd = applied[crd_index]
+                applied[crd_index] = _Applied(crd.key, self._wait_established(crd.key.name))
+                if not applied[crd_index].readiness.ready:
+                    waiting_for.add(crd.key.name)
                     continue
-            live = self._apply(item)
-            readiness = evaluate_readiness(live)
+            readiness = evaluate_readiness(self._apply(item))
             applied.append(_Applied(item.key, readiness))
             if _is_crd(item.key):
                 for group, _, kind, _, _ in _crd_served(item.manifest):
-                    crd_names[(group, kind)] = item.key.name
-                    established[(group, kind)] = readiness.ready
+                    crd_of_kind[(group, kind)] = len(applied) - 1
         return applied, waiting_for
 
     def _apply(self, item: _Desired) -> Mapping[str, Any]:
@@ -1238,7 +1236,8 @@ class _Run:
         live = self._call(call, f'apply {item.key}')
         return cast('Mapping[str, Any]', live.to_dict())
 
-    def _wait_established(self, crd_name: str) -> bool:
+    def _wait_established(self, crd_name: str) -> Readiness:
+        """Poll the CRD until Established or `crd_timeout`; return its last readiness."""
         from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
         deadline = time.monotonic() + self.settings.crd_timeout
@@ -1247,11 +1246,11 @@ class _Run:
                 lambda: self.client.get(CustomResourceDefinition, crd_name),
                 f'read CustomResourceDefinition {crd_name}',
             )
-            if evaluate_readiness(cast('Mapping[str, Any]', crd.to_dict())).ready:
-                return True
-            if time.monotonic() >= deadline:
-                logger.info('[%s] CRD %s not Established yet', self.name, crd_name)
-                return False
+            readiness = evaluate_readiness(cast('Mapping[str, Any]', crd.to_dict()))
+            if readiness.ready or time.monotonic() >= deadline:
+                if not readiness.ready:
+                    logger.info('[%s] CRD %s not Established yet', self.name, crd_name)
+                return readiness
             time.sleep(0.2)
 
     # ---- removal ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 # Copyright 2026 reconcile-libs contributors
-# See LICENSE file for licensing details.
+# SPDX-License-Identifier: Apache-2.0
 
 """The `k8s-service` relation interface, with protocol-version negotiation.
 
@@ -33,7 +33,7 @@ class WebCharm(ops.CharmBase):
         return ServiceInfo(
             name=self.app.name,
             namespace=self.model.name,
-            ports=[ServicePort(port=int(self.config['port']), name='http', app_protocol='http')],
+            ports=(ServicePort(port=int(self.config['port']), name='http', app_protocol='http'),),
         )
 
     def _on_collect_status(self, event: ops.CollectStatusEvent):
@@ -70,16 +70,35 @@ class ProxyCharm(ops.CharmBase):
 
 ## With the reconciler
 
-`K8sServiceProviderComponent(provider)` and `K8sServiceRequirerComponent(requirer)` wrap the
-objects above as `charms.reconcile_libs.v0.reconciler` components. Create the provider/requirer
-with `observe=False` so the reconciler is the only trigger. The requirer component's output is
-the list of `ServiceInfo` received (ordered by relation id); it raises `WaitingError` while there
-is none, so dependents run only with data.
+`K8sServiceProviderComponent` and `K8sServiceRequirerComponent` wrap the objects above as
+`charms.reconcile_libs.v0.reconciler` components (this library imports that one, so fetch both).
+Create the provider/requirer with `observe=False`, so the reconciler is the only trigger. The
+provider component takes the service from the reconcile context (e.g. a config component's
+output). The requirer component's output is the list of `ServiceInfo` received, ordered by
+relation id; it raises `WaitingError` (or `BlockedError`) while there is none, so its
+dependents run only with data.
 
 ```python
+from charms.reconcile_libs.v0.k8s_service import (
+    K8sServiceProvider, K8sServiceProviderComponent,
+    K8sServiceRequirer, K8sServiceRequirerComponent,
+)
+
+# provider charm
+self.k8s_service = K8sServiceProvider(self, observe=False)
+reconciler.add(
+    K8sServiceProviderComponent(
+        self.k8s_service,
+        lambda ctx: ServiceInfo(self.app.name, self.model.name,
+                                (ServicePort(ctx.output_of(config).port, 'http'),)),
+    ),
+    depends_on=[config],
+)
+
+# requirer charm
 self.backend = K8sServiceRequirer(self, observe=False)
 backend = reconciler.add(K8sServiceRequirerComponent(self.backend))
-reconciler.add(ProxyConfig(...), depends_on=[backend])   # ctx.output_of(backend)[0].host()
+reconciler.add(ProxyConfig(backend), depends_on=[backend])  # ctx.output_of(backend)[0].host()
 ```
 
 ## Events (requirer, per unit)
@@ -780,7 +799,8 @@ class ReaderResult:
     Attributes:
         service: the canonical data, or None.
         version: the wire version it was read at (0 for legacy), or None.
-        token: what to remember for change detection (a fingerprint, `incompatible` or None).
+        token: what to remember for change detection: `data:<fingerprint>`, `incompatible`,
+            `blocked:<digest of the message>` or None.
         events: the events to emit, in order (`removed`, `changed`, `incompatible`).
         status: this relation's status.
     """
@@ -814,6 +834,9 @@ def _result(
 ) -> ReaderResult:
     if service is not None:
         token = f'data:{service.fingerprint()}'
+    elif token is None and status.name == 'blocked':
+        # Remember which problem was seen, so it is logged once per transition.
+        token = f'blocked:{hashlib.sha256(status.message.encode()).hexdigest()[:16]}'
     return ReaderResult(service, version, token, _transition(last, token), status)
 
 
@@ -1126,9 +1149,10 @@ class K8sServiceRequirer(_Endpoint):
                 changes = bag_changes(own, new)
                 if changes:
                     own.update(changes)
-            result = self._read(relation, self._token(relation))
+            last = self._token(relation)
+            result = self._read(relation, last)
             self._set_token(relation, result.token)
-            if result.status.name == 'blocked' and result.events:
+            if result.status.name == 'blocked' and result.token != last:
                 logger.warning('%s: %s', self.relation_name, result.status.message)
             for name in result.events:
                 self._emit(name, relation)
@@ -1161,11 +1185,7 @@ class K8sServiceRequirer(_Endpoint):
 
     def relation_status(self, relation: ops.Relation) -> StatusInfo:
         """The status of one relation (without the endpoint prefix)."""
-        result = self._read(relation, None)
-        if result.status.name != 'active' and result.events:
-            # First time this state is seen in this hook: say why in the log as well.
-            logger.info('%s: %s', self.relation_name, result.status.message)
-        return result.status
+        return self._read(relation, None).status
 
     def status_info(self) -> StatusInfo:
         """The worst status over all relations (without prefix); waiting with no relation."""
