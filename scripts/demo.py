@@ -14,7 +14,6 @@ Options: `--simulate` (no real Pebble even when available), `--no-kubernetes`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,9 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox import ROOT, Link, Sandbox, Unit, load_charm, sandbox  # noqa: E402
-
-from charms.reconcile_libs.v0.k8s_service import SUPPORTED_VERSIONS  # noqa: E402
+from charms.reconcile_libs.v0.k8s_service import SUPPORTED_VERSIONS
+from sandbox import ROOT, Link, Sandbox, Unit, load_charm, sandbox
 
 WEB_PORT, PROXY_PORT, LEGACY_PROXY_PORT = 18080, 18000, 18001
 Event = Callable[[Any], Any]
@@ -52,6 +50,11 @@ def databag_change(before: dict[str, str], after: dict[str, str]) -> str:
     ]
     parts += [f'-{key}' for key in sorted(before) if key not in after]
     return ' '.join(parts)
+
+
+def payload_keys(data: dict[str, str]) -> list[str]:
+    """The `v<N>` payload keys of a provider's databag."""
+    return sorted(key for key in data if key.startswith('v') and key[1:].isdigit())
 
 
 def _short(value: str) -> str:
@@ -145,7 +148,7 @@ def request(url: str, timeout: float = 15.0) -> tuple[int, str, dict[str, str]]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback URL)
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return response.status, response.read().decode(), dict(response.headers)
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(), dict(error.headers)
@@ -188,12 +191,12 @@ def main() -> int:
     web_dir, proxy_dir = ROOT / 'charms' / 'web-k8s', ROOT / 'charms' / 'proxy-k8s'
     web_charm, proxy_charm = load_charm(web_dir), load_charm(proxy_dir)
 
-    class ProxyV1Only(proxy_charm):  # type: ignore[misc,valid-type]
+    class ProxyV1Only(proxy_charm):
         """proxy-k8s as an older release would be: it only speaks wire version 1."""
 
         wire_versions = frozenset({1})
 
-    class WebV2Only(web_charm):  # type: ignore[misc,valid-type]
+    class WebV2Only(web_charm):
         """web-k8s as a newer release would be: it dropped wire version 1."""
 
         wire_versions = frozenset({2})
@@ -235,7 +238,7 @@ def main() -> int:
         print(
             f'  negotiated: web-k8s advertises {provider_data.get("versions")}, proxy-k8s '
             f'{link.app_data(proxy).get("versions")}; version {provider_data.get("version")}; '
-            f'published keys {sorted(k for k in provider_data if k.startswith("v") and k[1:].isdigit())}'
+            f'published keys {payload_keys(provider_data)}'
         )
         print(
             f'  the requirer had usable data after round {data_round}; '
@@ -279,9 +282,9 @@ def main() -> int:
             ),
         )
         print(
-            f'  relation 2: web-k8s publishes {sorted(k for k in old_link.app_data(web) if k[1:].isdigit())}'
+            f'  relation 2: web-k8s publishes {payload_keys(old_link.app_data(web))}'
             f' (version {old_link.app_data(web).get("version")}); relation 1 keeps '
-            f'{sorted(k for k in link.app_data(web) if k[1:].isdigit())}'
+            f'{payload_keys(link.app_data(web))}'
         )
         show_request(box, LEGACY_PROXY_PORT, 'hello again')
 

@@ -29,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / 'lib'), str(ROOT)]
@@ -124,7 +124,7 @@ class SandboxPebbleClient(RecordingClient):
         super().add_layer(label, raw, combine=combine)  # type: ignore[arg-type]
 
     def get_plan(self) -> pebble.Plan:
-        plan = super().get_plan().to_dict()
+        plan: dict[str, Any] = dict(super().get_plan().to_dict())
         for service in (plan.get('services') or {}).values():
             if service.get('working-dir'):
                 service['working-dir'] = self.to_container(service['working-dir'])
@@ -151,7 +151,7 @@ class Unit:
             charm = manager.charm
             for container_name, client in self.clients.items():
                 # The one place the sandbox reaches inside ops: the container's Pebble client.
-                charm.unit.get_container(container_name)._pebble = client  # noqa: SLF001
+                charm.unit.get_container(container_name)._pebble = client
             self.state = manager.run()
             self.last_conditions = list(charm.reconciler.conditions)
         return self.state
@@ -161,7 +161,8 @@ def load_charm(charm_dir: Path) -> type[ops.CharmBase]:
     """Import an example charm's `src/charm.py` under a name of its own."""
     module_name = charm_dir.name.replace('-', '_') + '_charm'
     spec = importlib.util.spec_from_file_location(module_name, charm_dir / 'src' / 'charm.py')
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
@@ -294,7 +295,7 @@ class Link:
                 )
 
     def relation_of(self, unit: Unit) -> testing.Relation:
-        return unit.state.get_relation(self.relation_id)
+        return cast(testing.Relation, unit.state.get_relation(self.relation_id))
 
     def sync(self) -> None:
         """Copy each side's databags into the other side's remote data."""

@@ -118,7 +118,7 @@ class WebCharm(ops.CharmBase):
         return ServiceInfo(
             name=self.app.name,
             namespace=self.model.name,
-            ports=[ServicePort(port=config.port, name='http', app_protocol='http')],
+            ports=(ServicePort(port=config.port, name='http', app_protocol='http'),),
         )
 
     def _on_show_conditions(self, event: ops.ActionEvent) -> None:

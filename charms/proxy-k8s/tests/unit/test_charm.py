@@ -75,7 +75,7 @@ def test_a_legacy_mlops_provider_is_read_as_version_zero(ctx: testing.Context[Pr
     )
     state = testing.State(containers={proxy()}, relations={relation}, model=MODEL)
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
-    assert upstream_file(ctx, out)['upstream'].endswith(':9000')
+    assert str(upstream_file(ctx, out)['upstream']).endswith(':9000')
 
 
 def test_upstream_override_wins_over_the_relation(ctx: testing.Context[ProxyCharm]):
@@ -98,7 +98,7 @@ def test_upstream_override_wins_over_the_relation(ctx: testing.Context[ProxyChar
     ],
 )
 def test_bad_config_blocks_naming_the_option(
-    ctx: testing.Context[ProxyCharm], config: dict[str, object], message: str
+    ctx: testing.Context[ProxyCharm], config: dict[str, str | int], message: str
 ):
     state = testing.State(containers={proxy()}, relations={backend()}, model=MODEL, config=config)
     out = ctx.run(ctx.on.config_changed(), state)

@@ -114,7 +114,7 @@ def test_config_change_rewrites_the_page_and_republishes_the_port(ctx: testing.C
     ],
 )
 def test_bad_config_blocks_naming_the_option_and_changes_nothing(
-    ctx: testing.Context[WebCharm], config: dict[str, object], message: str
+    ctx: testing.Context[WebCharm], config: dict[str, str | int], message: str
 ):
     state = testing.State(containers={web()}, model=MODEL, config=config)
     out = ctx.run(ctx.on.config_changed(), state)

@@ -384,8 +384,9 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
     Args:
         name: the component's name; also part of the inventory ConfigMap's name.
         objects: the desired objects, or a function of the `ReconcileContext` returning them.
-        client: a `lightkube.Client` or a zero-argument factory; default:
-            `lightkube.Client(field_manager=<app>)` built on first use (in-cluster config).
+        client: a `lightkube.Client` or a zero-argument factory (the caller owns what they
+            return); default: `lightkube.Client(field_manager=<app>)` from the environment
+            (in-cluster config), built on first use and closed at the end of the hook's work.
         namespace: namespace for namespaced objects that do not name one, and for the
             inventory; default: the model's namespace.
         field_manager: server-side apply field manager; default: the application name.
@@ -420,9 +421,12 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
     def reconcile(self, ctx: ReconcileContext) -> tuple[ObjectKey, ...]:
         """Apply the desired objects, then prune the ones dropped since the last reconcile."""
         run = self._run(ctx)
-        desired = run.desired_objects(lambda: self._source_objects(ctx))
-        self._inputs = _digest_manifests(desired)
-        applied = run.apply_and_prune(desired)
+        try:
+            desired = run.desired_objects(lambda: self._source_objects(ctx))
+            self._inputs = _digest_manifests(desired)
+            applied = run.apply_and_prune(desired)
+        finally:
+            self._close_default_client()
         self._status = _rollup_readiness(applied)
         return tuple(item.key for item in applied)
 
@@ -432,7 +436,10 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
 
     def remove(self, ctx: ReconcileContext) -> None:
         """Delete the inventory's objects in reverse order (CRDs per `crd_policy`)."""
-        self._run(ctx).remove_all()
+        try:
+            self._run(ctx).remove_all()
+        finally:
+            self._close_default_client()
 
     def inputs(self, ctx: ReconcileContext) -> object:
         """A digest of the normalised desired objects."""
@@ -467,6 +474,11 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
             else:
                 self._client = source
         return self._client
+
+    def _close_default_client(self) -> None:
+        if self._client is not None and self._client_source is None:
+            self._client.close()
+            self._client = None
 
     def _source_objects(self, ctx: ReconcileContext) -> Iterable[Manifest]:
         source = self._objects

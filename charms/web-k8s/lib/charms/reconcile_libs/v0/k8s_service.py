@@ -114,7 +114,8 @@ relation data). Nothing is emitted from `__init__`.
 
 ## Statuses
 
-`get_status()` returns, worst relation first (messages are prefixed with the endpoint name):
+`get_status()` returns the worst relation's status (prefixed with the endpoint name, and
+followed by `(and N more relations)` when others are not ready either):
 
 - `Waiting`: `<app>` has not advertised protocol versions yet; no service info yet; `<app>`
   has not confirmed the negotiated version; this unit's code cannot read what `<app>` speaks
@@ -122,7 +123,12 @@ relation data). Nothing is emitted from `__init__`.
 - `Blocked`: no common protocol version, naming both sets and which app to refresh;
   invalid data, naming the wire version and the field path (e.g. `v2: ports[0].port: ...`);
   an invalid service handed to the provider; a legacy SDI peer when SDI publishing is off.
-- `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises.
+- `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises; it is
+  logged (WARNING) once per transition.
+
+The no-overlap Blocked status comes from the leader, the only unit that sees both advertised
+sets; the other units report Waiting (their own code may differ mid-refresh). A requirer with
+no relation at all is Waiting ("waiting for a k8s-service relation").
 
 Only the leader writes application data; on other units the writing steps do nothing.
 
@@ -377,10 +383,18 @@ _SEVERITY: dict[str, int] = {'active': 0, 'waiting': 1, 'blocked': 2}
 
 
 def _worst(statuses: Iterable[StatusInfo]) -> StatusInfo:
+    """The worst status (the first of equals), saying how many other relations are not ready."""
     worst = StatusInfo('active')
+    not_ready = 0
     for status in statuses:
+        if status.name != 'active':
+            not_ready += 1
         if _SEVERITY[status.name] > _SEVERITY[worst.name]:
             worst = status
+    if not_ready > 1:
+        others = not_ready - 1
+        suffix = f' (and {others} more relation{"s" if others > 1 else ""})'
+        return StatusInfo(worst.name, worst.message + suffix)
     return worst
 
 

@@ -241,6 +241,7 @@ logger = logging.getLogger(__name__)
 
 OutputT = TypeVar('OutputT')
 _T = TypeVar('_T')
+_ComponentT = TypeVar('_ComponentT', bound='Component[Any]')
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,8 +524,8 @@ class CharmReconciler(ops.Object):
         self.framework.observe(self.framework.on.commit, self._on_commit)
 
     def add(
-        self, component: Component[OutputT], depends_on: Iterable[Component[Any]] = ()
-    ) -> Component[OutputT]:
+        self, component: _ComponentT, depends_on: Iterable[Component[Any]] = ()
+    ) -> _ComponentT:
         """Add a component that runs after every component in `depends_on` is ready.
 
         Returns:
