@@ -360,6 +360,7 @@ def test_no_overlap_blocks_both_leaders_with_sets_and_remedy():
     assert isinstance(requirer, ops.BlockedStatus)
     assert 'proxy: v1; web: v2' in requirer.message
     assert sim.units['r0'].events == ['K8sServiceIncompatibleEvent']
+    assert sim.units['p0'].events == ['K8sServiceIncompatibleEvent']
     assert isinstance(sim.units['r1'].status, ops.WaitingStatus)
     assert 'v2' not in sim.bags['p']
     assert 'version' not in sim.bags['p']
@@ -465,6 +466,7 @@ def test_many_relations_each_read_and_the_worst_status_wins():
         status = mgr.charm.backend.get_status()
     assert isinstance(status, ops.BlockedStatus)
     assert status.message == 'k8s-service: invalid data from kfp: v2: name: Field required'
+    # the healthy relations do not count as "more"; the blocked one wins over none waiting
 
 
 # --- legacy interop --------------------------------------------------------------------------
@@ -708,3 +710,85 @@ def test_components_negotiate_and_feed_dependents():
     assert r_state.unit_status == ops.ActiveStatus()
     assert p_state.unit_status == ops.ActiveStatus()
     assert p_state.get_relation(3).local_app_data['version'] == '2'
+
+
+def test_invalid_remote_data_is_logged_once_per_transition(caplog: pytest.LogCaptureFixture):
+    ctx = _fresh_requirer_context()
+    bad = {'versions': '[2]', 'v2': '{"name":"web","namespace":"shop","ports":[{"port":0}]}'}
+    relation = testing.Relation(
+        ENDPOINT, interface='k8s-service', remote_app_name='web', remote_app_data=bad
+    )
+    state = testing.State(relations={relation})
+    with caplog.at_level('WARNING', logger='charms.reconcile_libs.v0.k8s_service'):
+        out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
+        out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), out)
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == 'WARNING' and r.name == 'charms.reconcile_libs.v0.k8s_service'
+    ]
+    assert warnings == [
+        'k8s-service: invalid data from web: v2: ports[0].port: '
+        'Input should be greater than or equal to 1'
+    ]
+    assert out.unit_status == ops.BlockedStatus(f'k8s-service: {warnings[0][13:]}')
+
+
+def test_provider_negotiates_each_relation_separately():
+    ctx = testing.Context(
+        provider_charm(V12), meta=PROVIDER_META, config=PROVIDER_CONFIG, app_name='web'
+    )
+    old = testing.Relation(
+        ENDPOINT,
+        interface='k8s-service',
+        remote_app_name='old',
+        remote_app_data={'versions': '[1]'},
+    )
+    new = testing.Relation(
+        ENDPOINT,
+        interface='k8s-service',
+        remote_app_name='new',
+        remote_app_data={'versions': '[2]'},
+    )
+    none = testing.Relation(ENDPOINT, interface='k8s-service', remote_app_name='quiet')
+    state = testing.State(
+        leader=True, relations={old, new, none}, model=testing.Model(name='shop')
+    )
+    out = ctx.run(ctx.on.relation_changed(old, remote_unit=0), state)
+    assert set(out.get_relation(old.id).local_app_data) == {'versions', 'version', 'v1'}
+    assert set(out.get_relation(new.id).local_app_data) == {'versions', 'version', 'v2'}
+    assert set(out.get_relation(none.id).local_app_data) == {'versions', 'v1', 'v2'}
+    # the quiet requirer has not advertised yet: waiting, never blocked
+    assert out.unit_status == ops.WaitingStatus(
+        'k8s-service: waiting for old to confirm v1 (and 2 more relations)'
+    )
+
+
+def test_requirer_advertises_to_an_sdi_provider_then_reads_its_data():
+    """An SDI provider sends `data` only after it sees the requirer's `_supported_versions`."""
+    ctx = _fresh_requirer_context()
+    sdi = {'_supported_versions': '- v1\n'}
+    relation = testing.Relation(
+        ENDPOINT, interface='k8s-service', remote_app_name='kfp-api', remote_app_data=sdi
+    )
+    out = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0),
+        testing.State(leader=True, relations={relation}),
+    )
+    assert out.get_relation(relation.id).local_app_data == {
+        'versions': '[1,2]',
+        '_supported_versions': '- v1\n',
+    }
+    assert out.unit_status == ops.WaitingStatus(
+        'k8s-service: waiting for service info from kfp-api'
+    )
+    relation = dataclasses.replace(
+        out.get_relation(relation.id),
+        remote_app_data={**sdi, 'data': "service-name: kfp-api.kubeflow\nservice-port: '8888'\n"},
+    )
+    out = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0),
+        dataclasses.replace(out, relations={relation}),
+    )
+    assert out.unit_status == ops.ActiveStatus()
+    assert sum(isinstance(e, ks.K8sServiceChangedEvent) for e in ctx.emitted_events) == 1

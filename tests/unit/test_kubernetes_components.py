@@ -30,6 +30,8 @@ from charms.reconcile_libs.v0.kubernetes_components import (
     render_yaml,
 )
 from charms.reconcile_libs.v0.reconciler import CharmReconciler, ReconcileContext, WaitingError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lightkube import Client, KubeConfig
 from ops import testing
 
@@ -705,3 +707,165 @@ def test_waiting_error_is_what_the_reconciler_expects():
     # The component's errors are the reconciler's own classes, so statuses roll up normally.
     error = kc.status_error_for_http(503, 'x', 'y', 'app')
     assert isinstance(error, WaitingError)
+
+
+# ---- CRDs, custom kinds, removal failures ---------------------------------------------------
+
+
+def _crd(group: str, established: bool) -> dict[str, Any]:
+    return {
+        'apiVersion': 'apiextensions.k8s.io/v1',
+        'kind': 'CustomResourceDefinition',
+        'metadata': {'name': f'gadgets.{group}'},
+        'spec': {
+            'group': group,
+            'scope': 'Namespaced',
+            'names': {'kind': 'Gadget', 'plural': 'gadgets'},
+            'versions': [{'name': 'v1', 'served': True, 'storage': True}],
+        },
+        'status': {
+            'conditions': [{'type': 'Established', 'status': 'True' if established else 'False'}]
+        },
+    }
+
+
+def test_custom_resources_wait_for_their_crd_and_nothing_is_pruned_meanwhile():
+    group = 'unit-wait.example.com'
+    server = FakeApiServer()
+    _run_charm(_client(server), _configmaps(['old']))
+
+    def crd_never_established(request: httpx2.Request) -> httpx2.Response:
+        if 'customresourcedefinitions' in request.url.path:
+            server.calls.append((request.method, request.url.path))
+            return httpx2.Response(200, json=_crd(group, established=False))
+        return server(request)
+
+    server.calls.clear()
+    gadget = {'apiVersion': f'{group}/v1', 'kind': 'Gadget', 'metadata': {'name': 'g'}}
+
+    class Charm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework) -> None:
+            super().__init__(framework)
+            self.reconciler = CharmReconciler(self)
+            component = KubernetesResources(
+                'k8s',
+                [gadget, _crd(group, False)],
+                client=_client(crd_never_established),
+                crd_timeout=0.0,
+            )
+            self.reconciler.add(component)
+
+    ctx = testing.Context(Charm, meta={'name': 'app'})
+    state = ctx.run(
+        ctx.on.config_changed(), testing.State(leader=True, model=testing.Model(name='model'))
+    )
+
+    assert state.unit_status == ops.WaitingStatus(
+        f'[k8s] waiting for CRD gadgets.{group} to be Established before its resources'
+    )
+    paths = [path for _, path in server.calls]
+    assert f'/apis/{group}/v1/namespaces/model/gadgets/g' not in paths
+    assert '/api/v1/namespaces/model/configmaps/old' in server.objects  # not pruned yet
+
+
+def test_a_kind_registered_by_the_charm_is_applied_to_its_plural():
+    from lightkube.generic_resource import create_namespaced_resource
+
+    create_namespaced_resource('unit-registered.example.com', 'v2', 'Doohickey', 'doohickeys')
+    server = FakeApiServer()
+    obj = {
+        'apiVersion': 'unit-registered.example.com/v2',
+        'kind': 'Doohickey',
+        'metadata': {'name': 'd'},
+    }
+    state = _run_charm(_client(server), [obj])
+    assert state.unit_status == ops.ActiveStatus()
+    assert (
+        'PATCH',
+        '/apis/unit-registered.example.com/v2/namespaces/model/doohickeys/d',
+    ) in server.calls
+
+
+def test_remove_that_fails_half_way_keeps_the_rest_in_the_inventory(
+    caplog: pytest.LogCaptureFixture,
+):
+    server = FakeApiServer()
+    _run_charm(
+        _client(server),
+        [*_configmaps(['a']), {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'b'}}],
+    )
+
+    def forbid_configmap_delete(request: httpx2.Request) -> httpx2.Response:
+        if request.method == 'DELETE' and request.url.path.endswith('/configmaps/a'):
+            return _status_response(403, 'Forbidden', 'cannot delete configmaps')
+        return server(request)
+
+    class Charm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework) -> None:
+            super().__init__(framework)
+            self.reconciler = CharmReconciler(self)
+            self.reconciler.add(
+                KubernetesResources('k8s', [], client=_client(forbid_configmap_delete))
+            )
+
+    ctx = testing.Context(Charm, meta={'name': 'app'})
+    ctx.run(ctx.on.remove(), testing.State(leader=True, model=testing.Model(name='model')))
+
+    inventory = server.objects['/api/v1/namespaces/model/configmaps/app.k8s.inventory']
+    assert [row[2:] for row in json.loads(inventory['data']['objects'])] == [
+        ['ConfigMap', 'configmaps', 'model', 'a']
+    ]
+    assert '/api/v1/namespaces/model/services/b' not in server.objects  # deleted first
+    assert any('forbidden to delete ConfigMap model/a' in r.getMessage() for r in caplog.records)
+
+
+# ---- fuzzing: no API failure escapes as an exception ------------------------------------------
+
+
+TRANSPORT_ERRORS = [
+    httpx2.ConnectError('refused'),
+    httpx2.ConnectTimeout('slow connect'),
+    httpx2.ReadTimeout('slow read'),
+    httpx2.WriteError('broken pipe'),
+    httpx2.RemoteProtocolError('peer closed'),
+    httpx2.ProxyError('proxy says no'),
+]
+
+
+@st.composite
+def api_failures(draw: st.DrawFn) -> Callable[[httpx2.Request], httpx2.Response]:
+    fail_at = draw(st.integers(min_value=0, max_value=6))
+    failure: Exception | tuple[int, bool] = draw(
+        st.one_of(
+            st.sampled_from(TRANSPORT_ERRORS),
+            st.tuples(st.integers(min_value=400, max_value=599), st.booleans()),
+        )
+    )
+    server = FakeApiServer()
+    count = [0]
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        count[0] += 1
+        if count[0] - 1 != fail_at:
+            return server(request)
+        if isinstance(failure, Exception):
+            raise failure
+        code, as_json = failure
+        if as_json:
+            return _status_response(code, 'Failure', f'injected {code}')
+        return httpx2.Response(
+            code, text=f'injected {code}', headers={'Content-Type': 'text/plain'}
+        )
+
+    return handler
+
+
+@settings(max_examples=60, deadline=None)
+@given(handler=api_failures())
+def test_any_api_failure_becomes_a_status_not_an_exception(
+    handler: Callable[[httpx2.Request], httpx2.Response],
+):
+    state = _run_charm(_client(handler), [*_configmaps(['a', 'b']), CONFIGMAP])
+    assert state.unit_status.name in ('active', 'waiting', 'blocked')
+    if state.unit_status.name != 'active':
+        assert state.unit_status.message.startswith('[k8s] ')

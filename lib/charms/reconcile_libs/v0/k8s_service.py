@@ -1,5 +1,5 @@
 # Copyright 2026 reconcile-libs contributors
-# See LICENSE file for licensing details.
+# SPDX-License-Identifier: Apache-2.0
 
 """The `k8s-service` relation interface, with protocol-version negotiation.
 
@@ -33,7 +33,7 @@ class WebCharm(ops.CharmBase):
         return ServiceInfo(
             name=self.app.name,
             namespace=self.model.name,
-            ports=[ServicePort(port=int(self.config['port']), name='http', app_protocol='http')],
+            ports=(ServicePort(port=int(self.config['port']), name='http', app_protocol='http'),),
         )
 
     def _on_collect_status(self, event: ops.CollectStatusEvent):
@@ -70,16 +70,35 @@ class ProxyCharm(ops.CharmBase):
 
 ## With the reconciler
 
-`K8sServiceProviderComponent(provider)` and `K8sServiceRequirerComponent(requirer)` wrap the
-objects above as `charms.reconcile_libs.v0.reconciler` components. Create the provider/requirer
-with `observe=False` so the reconciler is the only trigger. The requirer component's output is
-the list of `ServiceInfo` received (ordered by relation id); it raises `WaitingError` while there
-is none, so dependents run only with data.
+`K8sServiceProviderComponent` and `K8sServiceRequirerComponent` wrap the objects above as
+`charms.reconcile_libs.v0.reconciler` components (this library imports that one, so fetch both).
+Create the provider/requirer with `observe=False`, so the reconciler is the only trigger. The
+provider component takes the service from the reconcile context (e.g. a config component's
+output). The requirer component's output is the list of `ServiceInfo` received, ordered by
+relation id; it raises `WaitingError` (or `BlockedError`) while there is none, so its
+dependents run only with data.
 
 ```python
+from charms.reconcile_libs.v0.k8s_service import (
+    K8sServiceProvider, K8sServiceProviderComponent,
+    K8sServiceRequirer, K8sServiceRequirerComponent,
+)
+
+# provider charm
+self.k8s_service = K8sServiceProvider(self, observe=False)
+reconciler.add(
+    K8sServiceProviderComponent(
+        self.k8s_service,
+        lambda ctx: ServiceInfo(self.app.name, self.model.name,
+                                (ServicePort(ctx.output_of(config).port, 'http'),)),
+    ),
+    depends_on=[config],
+)
+
+# requirer charm
 self.backend = K8sServiceRequirer(self, observe=False)
 backend = reconciler.add(K8sServiceRequirerComponent(self.backend))
-reconciler.add(ProxyConfig(...), depends_on=[backend])   # ctx.output_of(backend)[0].host()
+reconciler.add(ProxyConfig(backend), depends_on=[backend])  # ctx.output_of(backend)[0].host()
 ```
 
 ## Events (requirer, per unit)
@@ -95,7 +114,8 @@ relation data). Nothing is emitted from `__init__`.
 
 ## Statuses
 
-`get_status()` returns, worst relation first (messages are prefixed with the endpoint name):
+`get_status()` returns the worst relation's status (prefixed with the endpoint name, and
+followed by `(and N more relations)` when others are not ready either):
 
 - `Waiting`: `<app>` has not advertised protocol versions yet; no service info yet; `<app>`
   has not confirmed the negotiated version; this unit's code cannot read what `<app>` speaks
@@ -103,7 +123,12 @@ relation data). Nothing is emitted from `__init__`.
 - `Blocked`: no common protocol version, naming both sets and which app to refresh;
   invalid data, naming the wire version and the field path (e.g. `v2: ports[0].port: ...`);
   an invalid service handed to the provider; a legacy SDI peer when SDI publishing is off.
-- `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises.
+- `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises; it is
+  logged (WARNING) once per transition.
+
+The no-overlap Blocked status comes from the leader, the only unit that sees both advertised
+sets; the other units report Waiting (their own code may differ mid-refresh). A requirer with
+no relation at all is Waiting ("waiting for a k8s-service relation").
 
 Only the leader writes application data; on other units the writing steps do nothing.
 
@@ -131,7 +156,9 @@ Version 0 means the legacy dialects deployed today, which the requirer reads whe
 advertises no `versions`: SDI (`_supported_versions` plus a YAML `data` mapping with
 `service-name`/`service-port`), mlops-libs (`name`/`port`) and the flat spec
 (`service-name`/`service-port`); `service-name` may be `<name>.<namespace>[.svc...]`. The
-provider writes those keys too when asked: `legacy_dialects=['sdi', 'mlops', 'flat']`.
+provider writes those keys too when asked: `legacy_dialects=['sdi', 'mlops', 'flat']`. Facing
+an SDI provider, the requirer leader also writes `_supported_versions: "- v1"`, without which
+SDI never sends its data.
 
 Validation: names are DNS-1123 labels, ports 1-65535, at most 64 ports, each payload at most
 16 KiB. Never skip more than one wire version in a single refresh.
@@ -205,6 +232,7 @@ __all__ = [
     'provider_status',
     'read_advertisement',
     'reader_step',
+    'requirer_legacy_keys',
     'select_version',
     'validate_service',
 ]
@@ -358,10 +386,18 @@ _SEVERITY: dict[str, int] = {'active': 0, 'waiting': 1, 'blocked': 2}
 
 
 def _worst(statuses: Iterable[StatusInfo]) -> StatusInfo:
+    """The worst status (the first of equals), saying how many other relations are not ready."""
     worst = StatusInfo('active')
+    not_ready = 0
     for status in statuses:
+        if status.name != 'active':
+            not_ready += 1
         if _SEVERITY[status.name] > _SEVERITY[worst.name]:
             worst = status
+    if not_ready > 1:
+        others = not_ready - 1
+        suffix = f' (and {others} more relation{"s" if others > 1 else ""})'
+        return StatusInfo(worst.name, worst.message + suffix)
     return worst
 
 
@@ -780,7 +816,8 @@ class ReaderResult:
     Attributes:
         service: the canonical data, or None.
         version: the wire version it was read at (0 for legacy), or None.
-        token: what to remember for change detection (a fingerprint, `incompatible` or None).
+        token: what to remember for change detection: `data:<fingerprint>`, `incompatible`,
+            `blocked:<digest of the message>` or None.
         events: the events to emit, in order (`removed`, `changed`, `incompatible`).
         status: this relation's status.
     """
@@ -814,6 +851,9 @@ def _result(
 ) -> ReaderResult:
     if service is not None:
         token = f'data:{service.fingerprint()}'
+    elif token is None and status.name == 'blocked':
+        # Remember which problem was seen, so it is logged once per transition.
+        token = f'blocked:{hashlib.sha256(status.message.encode()).hexdigest()[:16]}'
     return ReaderResult(service, version, token, _transition(last, token), status)
 
 
@@ -900,11 +940,34 @@ def _legacy_reader(
     if LEGACY_VERSION not in code:
         message = f'{remote_app} speaks only a legacy k8s-service dialect; enable read_legacy'
         return _result(last_token, StatusInfo('blocked', message))
+    if _legacy_dialect(remote_bag) == 'sdi' and 'data' not in remote_bag:
+        # An SDI provider sends data only after it has seen our `_supported_versions`.
+        return _result(
+            last_token, StatusInfo('waiting', f'waiting for service info from {remote_app}')
+        )
     try:
         service = decode_legacy(remote_bag)
     except InvalidDataError as e:
         return _result(last_token, StatusInfo('blocked', _invalid(remote_app, e.problem)))
     return _result(last_token, StatusInfo('active'), service, LEGACY_VERSION)
+
+
+def requirer_legacy_keys(
+    remote_bag: Mapping[str, str], code_versions: Iterable[int]
+) -> dict[str, str]:
+    """What a requirer leader writes for a legacy provider: SDI needs `_supported_versions`.
+
+    An SDI provider writes its `data` only once it sees the requirer advertise SDI versions;
+    every other legacy dialect needs nothing. Returns `{}` otherwise (which removes the key).
+    """
+    remote = read_advertisement(remote_bag)
+    if (
+        remote.kind == 'legacy'
+        and remote.dialect == 'sdi'
+        and LEGACY_VERSION in set(code_versions)
+    ):
+        return {'_supported_versions': '- v1\n'}
+    return {}
 
 
 def provider_status(
@@ -1122,13 +1185,16 @@ class K8sServiceRequirer(_Endpoint):
         for relation in self.relations:
             if is_leader:
                 own = relation.data[self.model.app]
-                new = leader_step(self.advertised, dict(own), _app_bag(relation, relation.app))
+                remote_bag = _app_bag(relation, relation.app)
+                legacy = requirer_legacy_keys(remote_bag, self.code_versions)
+                new = leader_step(self.advertised, dict(own), remote_bag, None, legacy)
                 changes = bag_changes(own, new)
                 if changes:
                     own.update(changes)
-            result = self._read(relation, self._token(relation))
+            last = self._token(relation)
+            result = self._read(relation, last)
             self._set_token(relation, result.token)
-            if result.status.name == 'blocked' and result.events:
+            if result.status.name == 'blocked' and result.token != last:
                 logger.warning('%s: %s', self.relation_name, result.status.message)
             for name in result.events:
                 self._emit(name, relation)
@@ -1161,11 +1227,7 @@ class K8sServiceRequirer(_Endpoint):
 
     def relation_status(self, relation: ops.Relation) -> StatusInfo:
         """The status of one relation (without the endpoint prefix)."""
-        result = self._read(relation, None)
-        if result.status.name != 'active' and result.events:
-            # First time this state is seen in this hook: say why in the log as well.
-            logger.info('%s: %s', self.relation_name, result.status.message)
-        return result.status
+        return self._read(relation, None).status
 
     def status_info(self) -> StatusInfo:
         """The worst status over all relations (without prefix); waiting with no relation."""

@@ -148,6 +148,13 @@ runs `remove` on scale-to-zero and deleting a CRD deletes every custom resource 
 cluster; pass `crd_policy=CrdPolicy.DELETE` to delete them. The same policy applies when a CRD
 is dropped from the desired set. Objects that are gone already are fine.
 
+## Events
+
+The component observes nothing itself: the `CharmReconciler` runs it on every event it wires
+(install, config-changed, upgrade-charm, leader-elected, update-status, ...) on the leader, and
+its `remove` on the leader's `remove` hook. update-status therefore re-applies (a no-op when
+nothing drifted) and refreshes readiness. Non-leader units skip it (`LeaderOnly`).
+
 ## Statuses
 
 - active: every object is ready.
@@ -162,8 +169,8 @@ is dropped from the desired set. Objects that are gone already are fine.
 Every status is also logged with its cause. Unexpected exceptions (bugs) are not turned into
 statuses; the reconciler reports them and re-raises them so Juju retries the hook.
 
-lightkube (and PyYAML, for `render_yaml` and YAML strings) is imported only when a component
-runs, so importing this module from a hook that does not need Kubernetes costs next to nothing.
+lightkube (and its httpx2/msgspec stack) is imported only when a component runs, so importing
+this module from a hook that does not need Kubernetes costs next to nothing.
 """
 
 from __future__ import annotations
@@ -384,8 +391,9 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
     Args:
         name: the component's name; also part of the inventory ConfigMap's name.
         objects: the desired objects, or a function of the `ReconcileContext` returning them.
-        client: a `lightkube.Client` or a zero-argument factory; default:
-            `lightkube.Client(field_manager=<app>)` built on first use (in-cluster config).
+        client: a `lightkube.Client` or a zero-argument factory (the caller owns what they
+            return); default: `lightkube.Client(field_manager=<app>)` from the environment
+            (in-cluster config), built on first use and closed at the end of the hook's work.
         namespace: namespace for namespaced objects that do not name one, and for the
             inventory; default: the model's namespace.
         field_manager: server-side apply field manager; default: the application name.
@@ -420,9 +428,12 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
     def reconcile(self, ctx: ReconcileContext) -> tuple[ObjectKey, ...]:
         """Apply the desired objects, then prune the ones dropped since the last reconcile."""
         run = self._run(ctx)
-        desired = run.desired_objects(lambda: self._source_objects(ctx))
-        self._inputs = _digest_manifests(desired)
-        applied = run.apply_and_prune(desired)
+        try:
+            desired = run.desired_objects(lambda: self._source_objects(ctx))
+            self._inputs = _digest_manifests(desired)
+            applied = run.apply_and_prune(desired)
+        finally:
+            self._close_default_client()
         self._status = _rollup_readiness(applied)
         return tuple(item.key for item in applied)
 
@@ -432,7 +443,10 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
 
     def remove(self, ctx: ReconcileContext) -> None:
         """Delete the inventory's objects in reverse order (CRDs per `crd_policy`)."""
-        self._run(ctx).remove_all()
+        try:
+            self._run(ctx).remove_all()
+        finally:
+            self._close_default_client()
 
     def inputs(self, ctx: ReconcileContext) -> object:
         """A digest of the normalised desired objects."""
@@ -467,6 +481,11 @@ class KubernetesResources(Component[tuple[ObjectKey, ...]]):
             else:
                 self._client = source
         return self._client
+
+    def _close_default_client(self) -> None:
+        if self._client is not None and self._client_source is None:
+            self._client.close()
+            self._client = None
 
     def _source_objects(self, ctx: ReconcileContext) -> Iterable[Manifest]:
         source = self._objects
@@ -1210,23 +1229,21 @@ class _Run:
 
     def _apply_all(self, desired: Sequence[_Desired]) -> tuple[list[_Applied], set[str]]:
         applied: list[_Applied] = []
-        established: dict[tuple[str, str], bool] = {}
-        crd_names: dict[tuple[str, str], str] = {}
+        crd_of_kind: dict[tuple[str, str], int] = {}  # (group, kind) -> index in `applied`
         waiting_for: set[str] = set()
         for item in desired:
-            gk = (item.key.group, item.key.kind)
-            if gk in crd_names and not established.get(gk, False):
-                established[gk] = self._wait_established(crd_names[gk])
-                if not established[gk]:
-                    waiting_for.add(crd_names[gk])
+            crd_index = crd_of_kind.get((item.key.group, item.key.kind))
+            if crd_index is not None and not applied[crd_index].readiness.ready:
+                crd = applied[crd_index]
+                applied[crd_index] = _Applied(crd.key, self._wait_established(crd.key.name))
+                if not applied[crd_index].readiness.ready:
+                    waiting_for.add(crd.key.name)
                     continue
-            live = self._apply(item)
-            readiness = evaluate_readiness(live)
+            readiness = evaluate_readiness(self._apply(item))
             applied.append(_Applied(item.key, readiness))
             if _is_crd(item.key):
                 for group, _, kind, _, _ in _crd_served(item.manifest):
-                    crd_names[(group, kind)] = item.key.name
-                    established[(group, kind)] = readiness.ready
+                    crd_of_kind[(group, kind)] = len(applied) - 1
         return applied, waiting_for
 
     def _apply(self, item: _Desired) -> Mapping[str, Any]:
@@ -1238,7 +1255,8 @@ class _Run:
         live = self._call(call, f'apply {item.key}')
         return cast('Mapping[str, Any]', live.to_dict())
 
-    def _wait_established(self, crd_name: str) -> bool:
+    def _wait_established(self, crd_name: str) -> Readiness:
+        """Poll the CRD until Established or `crd_timeout`; return its last readiness."""
         from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
         deadline = time.monotonic() + self.settings.crd_timeout
@@ -1247,11 +1265,11 @@ class _Run:
                 lambda: self.client.get(CustomResourceDefinition, crd_name),
                 f'read CustomResourceDefinition {crd_name}',
             )
-            if evaluate_readiness(cast('Mapping[str, Any]', crd.to_dict())).ready:
-                return True
-            if time.monotonic() >= deadline:
-                logger.info('[%s] CRD %s not Established yet', self.name, crd_name)
-                return False
+            readiness = evaluate_readiness(cast('Mapping[str, Any]', crd.to_dict()))
+            if readiness.ready or time.monotonic() >= deadline:
+                if not readiness.ready:
+                    logger.info('[%s] CRD %s not Established yet', self.name, crd_name)
+                return readiness
             time.sleep(0.2)
 
     # ---- removal ---------------------------------------------------------------------------
@@ -1315,7 +1333,7 @@ class _Run:
             'metadata': {
                 'name': self.inventory_name,
                 'namespace': self.namespace,
-                'labels': {'app.kubernetes.io/managed-by': 'reconcile-libs'},
+                'labels': {'reconcile-libs.io/inventory': 'true'},
                 'annotations': {'reconcile-libs/component': f'{self.app}/{self.name}'},
             },
             'data': {'format': INVENTORY_FORMAT, 'objects': encoded},

@@ -1,0 +1,108 @@
+"""Run minimal charms against an installed copy of the libs (not the repo's lib/).
+
+Usage: python lib_consumer_check.py <lib dir> <module> [<module> ...]
+
+Test infrastructure for charmcraft/test_charmcraft_libs.py and test_wheel.py, run in a
+subprocess whose sys.path holds only the copies under test (a charm's lib/ from fetch-lib, or a
+clean venv's site-packages). For each module it checks that it is imported from <lib dir> and that
+every name in its `__all__` exists; then it drives small charms through ops.testing (Scenario):
+the reconciler's roll-up of a blocked component, and, when pebble_components was fetched, a
+PebbleWorkload that plans a service in a container. Prints one `ok: ...` line per check and exits
+non-zero on the first failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import ops
+from ops import testing
+
+PACKAGE = 'charms.reconcile_libs.v0'
+
+
+def check_module(lib_dir: Path, name: str) -> None:
+    module = importlib.import_module(name)
+    origin = Path(str(module.__file__)).resolve()
+    if lib_dir.resolve() not in origin.parents:
+        raise SystemExit(f'{name} was imported from {origin}, not from {lib_dir}')
+    missing = [attr for attr in module.__all__ if not hasattr(module, attr)]
+    if missing:
+        raise SystemExit(f'{name}.__all__ names missing attributes: {missing}')
+    print(f'ok: import {name} from {origin} ({len(module.__all__)} public names)')
+
+
+def check_reconciler() -> None:
+    reconciler: Any = importlib.import_module(f'{PACKAGE}.reconciler')
+
+    class Greeting(reconciler.Component):
+        def __init__(self) -> None:
+            super().__init__('greeting')
+
+        def reconcile(self, ctx: Any) -> str:
+            name = str(ctx.charm.config.get('name', ''))
+            if not name:
+                raise reconciler.BlockedError("set the 'name' config option")
+            return f'hello, {name}'
+
+    class GreetingCharm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework) -> None:
+            super().__init__(framework)
+            self.reconciler = reconciler.CharmReconciler(self)
+            self.reconciler.add(Greeting())
+
+    ctx = testing.Context(
+        GreetingCharm,
+        meta={'name': 'greeting'},
+        config={'options': {'name': {'type': 'string', 'default': ''}}},
+    )
+    out = ctx.run(ctx.on.config_changed(), testing.State(leader=True))
+    expected = testing.BlockedStatus("[greeting] set the 'name' config option")
+    if out.unit_status != expected:
+        raise SystemExit(f'reconciler: expected {expected}, got {out.unit_status}')
+    out = ctx.run(ctx.on.config_changed(), testing.State(leader=True, config={'name': 'x'}))
+    if out.unit_status != testing.ActiveStatus():
+        raise SystemExit(f'reconciler: expected active, got {out.unit_status}')
+    print('ok: reconciler charm blocked without config, active with it')
+
+
+def check_pebble_components() -> None:
+    reconciler: Any = importlib.import_module(f'{PACKAGE}.reconciler')
+    pebble_components: Any = importlib.import_module(f'{PACKAGE}.pebble_components')
+
+    def spec(ctx: Any) -> Any:
+        return pebble_components.WorkloadSpec(
+            services=[pebble_components.ServiceSpec('web', 'python3 -m http.server 8080')],
+        )
+
+    class WebCharm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework) -> None:
+            super().__init__(framework)
+            self.reconciler = reconciler.CharmReconciler(self)
+            self.reconciler.add(pebble_components.PebbleWorkload('web', container='web', spec=spec))
+
+    ctx = testing.Context(WebCharm, meta={'name': 'web', 'containers': {'web': {}}})
+    container = testing.Container('web', can_connect=True)
+    out = ctx.run(ctx.on.pebble_ready(container), testing.State(containers={container}))
+    services = out.get_container('web').plan.services
+    if 'web' not in services or services['web'].command != 'python3 -m http.server 8080':
+        raise SystemExit(f'pebble_components: service not planned, plan has {services}')
+    print(f'ok: pebble_components planned service web, unit status {out.unit_status}')
+
+
+def main() -> None:
+    lib_dir = Path(sys.argv[1])
+    modules = sys.argv[2:]
+    for name in modules:
+        check_module(lib_dir, name)
+    if f'{PACKAGE}.reconciler' in modules:
+        check_reconciler()
+    if f'{PACKAGE}.pebble_components' in modules:
+        check_pebble_components()
+
+
+if __name__ == '__main__':
+    main()
