@@ -19,7 +19,7 @@ PAGE = (
 )
 
 
-class WebService(PebbleServiceComponent):  # type: ignore[misc]
+class WebService(PebbleServiceComponent):
     def get_layer(self) -> ops.pebble.Layer:
         port = int(self._charm.config['port'])
         return ops.pebble.Layer(

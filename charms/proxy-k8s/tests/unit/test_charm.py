@@ -40,10 +40,14 @@ def upstream_file(ctx: testing.Context[ProxyCharm], out: testing.State) -> dict[
     return json.loads(path.read_text())
 
 
-def test_without_a_backend_relation_the_proxy_waits(ctx: testing.Context[ProxyCharm]):
+def test_without_a_backend_relation_the_proxy_blocks_with_the_remedy(
+    ctx: testing.Context[ProxyCharm],
+):
     out = ctx.run(ctx.on.install(), testing.State(containers={proxy()}, model=MODEL))
-    assert out.unit_status.name in ('blocked', 'waiting')
-    assert out.unit_status.message.startswith('[backend] ')
+    assert out.unit_status == testing.BlockedStatus(
+        '[backend] missing relation: run juju integrate proxy-k8s:backend '
+        '<an application providing k8s-service> (+1 more)'
+    )
     assert out.get_container('proxy').plan.services == {}
 
 

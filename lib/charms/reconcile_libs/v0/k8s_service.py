@@ -76,7 +76,8 @@ Create the provider/requirer with `observe=False`, so the reconciler is the only
 provider component takes the service from the reconcile context (e.g. a config component's
 output). The requirer component's output is the list of `ServiceInfo` received, ordered by
 relation id; it raises `WaitingError` (or `BlockedError`) while there is none, so its
-dependents run only with data.
+dependents run only with data. With no relation at all it blocks with the `juju integrate`
+remedy, unless created with `required=False` (then its output is an empty list).
 
 ```python
 from charms.reconcile_libs.v0.k8s_service import (
@@ -126,6 +127,10 @@ followed by `(and N more relations)` when others are not ready either):
 - `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises; it is
   logged (WARNING) once per transition.
 
+A requirer with no relation at all reports `Waiting` from `get_status()`; the reconciler
+component `K8sServiceRequirerComponent` reports `Blocked` with the `juju integrate` remedy
+instead (a missing relation needs an operator), unless created with `required=False`.
+
 The no-overlap Blocked status comes from the leader, the only unit that sees both advertised
 sets; the other units report Waiting (their own code may differ mid-refresh). A requirer with
 no relation at all is Waiting ("waiting for a k8s-service relation").
@@ -171,7 +176,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -308,7 +313,7 @@ class ServiceInfo:
 
     name: str
     namespace: str | None
-    ports: tuple[ServicePort, ...] = field(default=())
+    ports: Sequence[ServicePort] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'ports', tuple(sorted(self.ports, key=_port_sort_key)))
@@ -1433,20 +1438,33 @@ class K8sServiceRequirerComponent(Component[list[ServiceInfo]]):
 
     The output is the list of `ServiceInfo` received, ordered by relation id. While there is
     none, `reconcile` raises `WaitingError` (or `BlockedError` for an incompatible or invalid
-    peer), so dependents run only with data.
+    peer), so dependents run only with data. Without any relation it raises `BlockedError`
+    naming the `juju integrate` remedy, or returns `[]` when `required` is false.
 
     Args:
         requirer: the requirer, created in the charm's `__init__` with `observe=False`.
         name: the component name (the status prefix).
+        required: without any relation, block with the `juju integrate` remedy (the default);
+            when false, the output is an empty list and the component is ready.
     """
 
-    def __init__(self, requirer: K8sServiceRequirer, *, name: str = 'k8s-service'):
+    def __init__(
+        self, requirer: K8sServiceRequirer, *, name: str = 'k8s-service', required: bool = True
+    ):
         super().__init__(name, relation_endpoints=(requirer.relation_name,))
         self.requirer = requirer
+        self.required = required
 
     def reconcile(self, ctx: ReconcileContext) -> list[ServiceInfo]:
         """Advertise (leader), read every relation, emit events; return the services."""
         self.requirer.reconcile()
+        if not self.requirer.relations:
+            if self.required:
+                raise BlockedError(
+                    f'missing relation: run juju integrate {ctx.charm.app.name}:'
+                    f'{self.requirer.relation_name} <an application providing k8s-service>'
+                )
+            return []
         services = list(self.requirer.services().values())
         if not services:
             _raise_for(self.requirer.status_info())
@@ -1454,7 +1472,9 @@ class K8sServiceRequirerComponent(Component[list[ServiceInfo]]):
         return services
 
     def status(self, ctx: ReconcileContext) -> ops.StatusBase:
-        """The requirer's worst relation status."""
+        """The requirer's worst relation status (active with no relation when not required)."""
+        if not self.requirer.relations:
+            return ops.ActiveStatus()
         return self.requirer.status_info().to_ops()
 
     def inputs(self, ctx: ReconcileContext) -> object:

@@ -148,6 +148,13 @@ runs `remove` on scale-to-zero and deleting a CRD deletes every custom resource 
 cluster; pass `crd_policy=CrdPolicy.DELETE` to delete them. The same policy applies when a CRD
 is dropped from the desired set. Objects that are gone already are fine.
 
+## Events
+
+The component observes nothing itself: the `CharmReconciler` runs it on every event it wires
+(install, config-changed, upgrade-charm, leader-elected, update-status, ...) on the leader, and
+its `remove` on the leader's `remove` hook. update-status therefore re-applies (a no-op when
+nothing drifted) and refreshes readiness. Non-leader units skip it (`LeaderOnly`).
+
 ## Statuses
 
 - active: every object is ready.
@@ -162,8 +169,8 @@ is dropped from the desired set. Objects that are gone already are fine.
 Every status is also logged with its cause. Unexpected exceptions (bugs) are not turned into
 statuses; the reconciler reports them and re-raises them so Juju retries the hook.
 
-lightkube (and PyYAML, for `render_yaml` and YAML strings) is imported only when a component
-runs, so importing this module from a hook that does not need Kubernetes costs next to nothing.
+lightkube (and its httpx2/msgspec stack) is imported only when a component runs, so importing
+this module from a hook that does not need Kubernetes costs next to nothing.
 """
 
 from __future__ import annotations
@@ -1326,7 +1333,7 @@ class _Run:
             'metadata': {
                 'name': self.inventory_name,
                 'namespace': self.namespace,
-                'labels': {'app.kubernetes.io/managed-by': 'reconcile-libs'},
+                'labels': {'reconcile-libs.io/inventory': 'true'},
                 'annotations': {'reconcile-libs/component': f'{self.app}/{self.name}'},
             },
             'data': {'format': INVENTORY_FORMAT, 'objects': encoded},

@@ -489,6 +489,8 @@ class CharmReconciler(ops.Object):
     """Runs a graph of components on every relevant event and rolls up their status.
 
     Create it in the charm's `__init__` and `add` components; it observes the events itself.
+    Keep a reference on the charm (`self.reconciler = CharmReconciler(self)`): ops holds its
+    observers weakly, and an unreferenced reconciler would silently observe nothing.
 
     Args:
         charm: the charm.

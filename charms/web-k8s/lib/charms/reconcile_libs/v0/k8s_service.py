@@ -76,7 +76,8 @@ Create the provider/requirer with `observe=False`, so the reconciler is the only
 provider component takes the service from the reconcile context (e.g. a config component's
 output). The requirer component's output is the list of `ServiceInfo` received, ordered by
 relation id; it raises `WaitingError` (or `BlockedError`) while there is none, so its
-dependents run only with data.
+dependents run only with data. With no relation at all it blocks with the `juju integrate`
+remedy, unless created with `required=False` (then its output is an empty list).
 
 ```python
 from charms.reconcile_libs.v0.k8s_service import (
@@ -126,6 +127,10 @@ followed by `(and N more relations)` when others are not ready either):
 - `Active` otherwise. "Not yet" is never Blocked. Bad remote data never raises; it is
   logged (WARNING) once per transition.
 
+A requirer with no relation at all reports `Waiting` from `get_status()`; the reconciler
+component `K8sServiceRequirerComponent` reports `Blocked` with the `juju integrate` remedy
+instead (a missing relation needs an operator), unless created with `required=False`.
+
 The no-overlap Blocked status comes from the leader, the only unit that sees both advertised
 sets; the other units report Waiting (their own code may differ mid-refresh). A requirer with
 no relation at all is Waiting ("waiting for a k8s-service relation").
@@ -156,7 +161,9 @@ Version 0 means the legacy dialects deployed today, which the requirer reads whe
 advertises no `versions`: SDI (`_supported_versions` plus a YAML `data` mapping with
 `service-name`/`service-port`), mlops-libs (`name`/`port`) and the flat spec
 (`service-name`/`service-port`); `service-name` may be `<name>.<namespace>[.svc...]`. The
-provider writes those keys too when asked: `legacy_dialects=['sdi', 'mlops', 'flat']`.
+provider writes those keys too when asked: `legacy_dialects=['sdi', 'mlops', 'flat']`. Facing
+an SDI provider, the requirer leader also writes `_supported_versions: "- v1"`, without which
+SDI never sends its data.
 
 Validation: names are DNS-1123 labels, ports 1-65535, at most 64 ports, each payload at most
 16 KiB. Never skip more than one wire version in a single refresh.
@@ -169,7 +176,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -230,6 +237,7 @@ __all__ = [
     'provider_status',
     'read_advertisement',
     'reader_step',
+    'requirer_legacy_keys',
     'select_version',
     'validate_service',
 ]
@@ -305,7 +313,7 @@ class ServiceInfo:
 
     name: str
     namespace: str | None
-    ports: tuple[ServicePort, ...] = field(default=())
+    ports: Sequence[ServicePort] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'ports', tuple(sorted(self.ports, key=_port_sort_key)))
@@ -937,11 +945,34 @@ def _legacy_reader(
     if LEGACY_VERSION not in code:
         message = f'{remote_app} speaks only a legacy k8s-service dialect; enable read_legacy'
         return _result(last_token, StatusInfo('blocked', message))
+    if _legacy_dialect(remote_bag) == 'sdi' and 'data' not in remote_bag:
+        # An SDI provider sends data only after it has seen our `_supported_versions`.
+        return _result(
+            last_token, StatusInfo('waiting', f'waiting for service info from {remote_app}')
+        )
     try:
         service = decode_legacy(remote_bag)
     except InvalidDataError as e:
         return _result(last_token, StatusInfo('blocked', _invalid(remote_app, e.problem)))
     return _result(last_token, StatusInfo('active'), service, LEGACY_VERSION)
+
+
+def requirer_legacy_keys(
+    remote_bag: Mapping[str, str], code_versions: Iterable[int]
+) -> dict[str, str]:
+    """What a requirer leader writes for a legacy provider: SDI needs `_supported_versions`.
+
+    An SDI provider writes its `data` only once it sees the requirer advertise SDI versions;
+    every other legacy dialect needs nothing. Returns `{}` otherwise (which removes the key).
+    """
+    remote = read_advertisement(remote_bag)
+    if (
+        remote.kind == 'legacy'
+        and remote.dialect == 'sdi'
+        and LEGACY_VERSION in set(code_versions)
+    ):
+        return {'_supported_versions': '- v1\n'}
+    return {}
 
 
 def provider_status(
@@ -1159,7 +1190,9 @@ class K8sServiceRequirer(_Endpoint):
         for relation in self.relations:
             if is_leader:
                 own = relation.data[self.model.app]
-                new = leader_step(self.advertised, dict(own), _app_bag(relation, relation.app))
+                remote_bag = _app_bag(relation, relation.app)
+                legacy = requirer_legacy_keys(remote_bag, self.code_versions)
+                new = leader_step(self.advertised, dict(own), remote_bag, None, legacy)
                 changes = bag_changes(own, new)
                 if changes:
                     own.update(changes)
@@ -1405,20 +1438,33 @@ class K8sServiceRequirerComponent(Component[list[ServiceInfo]]):
 
     The output is the list of `ServiceInfo` received, ordered by relation id. While there is
     none, `reconcile` raises `WaitingError` (or `BlockedError` for an incompatible or invalid
-    peer), so dependents run only with data.
+    peer), so dependents run only with data. Without any relation it raises `BlockedError`
+    naming the `juju integrate` remedy, or returns `[]` when `required` is false.
 
     Args:
         requirer: the requirer, created in the charm's `__init__` with `observe=False`.
         name: the component name (the status prefix).
+        required: without any relation, block with the `juju integrate` remedy (the default);
+            when false, the output is an empty list and the component is ready.
     """
 
-    def __init__(self, requirer: K8sServiceRequirer, *, name: str = 'k8s-service'):
+    def __init__(
+        self, requirer: K8sServiceRequirer, *, name: str = 'k8s-service', required: bool = True
+    ):
         super().__init__(name, relation_endpoints=(requirer.relation_name,))
         self.requirer = requirer
+        self.required = required
 
     def reconcile(self, ctx: ReconcileContext) -> list[ServiceInfo]:
         """Advertise (leader), read every relation, emit events; return the services."""
         self.requirer.reconcile()
+        if not self.requirer.relations:
+            if self.required:
+                raise BlockedError(
+                    f'missing relation: run juju integrate {ctx.charm.app.name}:'
+                    f'{self.requirer.relation_name} <an application providing k8s-service>'
+                )
+            return []
         services = list(self.requirer.services().values())
         if not services:
             _raise_for(self.requirer.status_info())
@@ -1426,7 +1472,9 @@ class K8sServiceRequirerComponent(Component[list[ServiceInfo]]):
         return services
 
     def status(self, ctx: ReconcileContext) -> ops.StatusBase:
-        """The requirer's worst relation status."""
+        """The requirer's worst relation status (active with no relation when not required)."""
+        if not self.requirer.relations:
+            return ops.ActiveStatus()
         return self.requirer.status_info().to_ops()
 
     def inputs(self, ctx: ReconcileContext) -> object:
