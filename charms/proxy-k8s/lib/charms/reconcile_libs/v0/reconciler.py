@@ -521,8 +521,8 @@ class CharmReconciler(ops.Object):
         ):
             self._observe_trigger(bound_event)
         self.framework.observe(charm.on.remove, self._on_remove)
-        self.framework.observe(charm.on.collect_unit_status, self._on_collect_unit_status)
-        self.framework.observe(charm.on.collect_app_status, self._on_collect_app_status)
+        self.framework.observe(charm.on.collect_unit_status, self._on_collect_status)
+        self.framework.observe(charm.on.collect_app_status, self._on_collect_status)
         self.framework.observe(self.framework.on.commit, self._on_commit)
 
     def add(
@@ -657,11 +657,8 @@ class CharmReconciler(ops.Object):
                 failures.append((component.name, error))
         _raise_first(failures)
 
-    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
-        if self._conditions is not None:
-            event.add_status(_roll_up(self._conditions))
-
-    def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        # The same roll-up for the unit and, on the leader, for the application.
         if self._conditions is not None:
             event.add_status(_roll_up(self._conditions))
 
