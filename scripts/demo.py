@@ -23,10 +23,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / 'scripts'), str(ROOT / 'lib'), str(ROOT)]
 
-from charms.reconcile_libs.v0.k8s_service import SUPPORTED_VERSIONS
-from sandbox import ROOT, Link, Sandbox, Unit, load_charm, sandbox
+from charms.reconcile_libs.v0.k8s_service import SUPPORTED_VERSIONS  # noqa: E402
+from sandbox import Link, Sandbox, Unit, load_charm, sandbox  # noqa: E402
 
 WEB_PORT, PROXY_PORT, LEGACY_PROXY_PORT = 18080, 18000, 18001
 Event = Callable[[Any], Any]
@@ -172,7 +173,10 @@ def show_request(box: Sandbox, port: int, expect: str) -> None:
 
 def show_route(box: Sandbox, app: str) -> None:
     if box.envtest is None:
-        print(f'  (no kube-apiserver: {box.kubernetes_note}; the route component reports it)')
+        print(
+            f'  (no kube-apiserver: {box.kubernetes_note or "not started"}; '
+            f'the route component reports it)'
+        )
         return
     from lightkube.resources.core_v1 import ConfigMap
 
@@ -265,8 +269,10 @@ def main() -> int:
             sum(len(c.mutating()) for u in (web, proxy) for c in u.clients.values())
             - mutations_before
         )
+        pebble_text = f'{mutations}' if box.pebble else 'not measured (simulated)'
         print(
-            f'  relation writes: {writes}; Pebble mutating requests: {mutations} (target: 0 and 0)'
+            f'  relation writes: {writes}; Pebble mutating requests: {pebble_text} '
+            f'(target: 0 and 0)'
         )
 
         title('6. An older requirer that only speaks v1 still works')
