@@ -1,4 +1,4 @@
-"""The README's main job, run as a user would: `python scripts/demo.py`, real Pebble and API server.
+"""The README's main job, run as a user would: `python scripts/demo.py` with real daemons.
 
 The demo fails by itself when a request does not come back through the proxy or the incompatible
 pair is not blocked; this test also checks the story it prints.

@@ -167,3 +167,16 @@ def test_the_installed_libs_coexist_with_a_charms_own_lib_dir(
     out = run(wheel_venv, '-c', code, env=env).stdout.split()
     assert out[0] == '42'
     assert Path(out[1]).is_relative_to(site_packages(wheel_venv))
+
+
+def test_a_copy_in_the_charms_lib_dir_shadows_the_installed_wheel(
+    wheel_venv: Path, tmp_path: Path
+) -> None:
+    """What docs/using-the-libs.md warns about: keep either the copy or the wheel, not both."""
+    charm_lib = tmp_path / 'lib'
+    copy = charm_lib / 'charms' / 'reconcile_libs' / 'v0' / 'reconciler.py'
+    copy.parent.mkdir(parents=True)
+    copy.write_text('STALE_COPY = True\n')
+    code = 'import charms.reconcile_libs.v0.reconciler as r; print(r.__file__)'
+    env = {**venv_python_env(), 'PYTHONPATH': str(charm_lib)}
+    assert run(wheel_venv, '-c', code, env=env).stdout.strip() == str(copy)
