@@ -6,14 +6,13 @@ from typing import Any
 
 import ops
 import pytest
-from ops import testing
-
 from charms.reconcile_libs.v0.k8s_service import (
     K8sServiceRequirer,
     K8sServiceRequirerComponent,
     ServiceInfo,
 )
 from charms.reconcile_libs.v0.reconciler import CharmReconciler, Component, ReconcileContext
+from ops import testing
 
 META: dict[str, Any] = {'name': 'consumer', 'requires': {'backend': {'interface': 'k8s-service'}}}
 V2 = '{"name":"web","namespace":"shop","ports":[{"name":"http","port":8080,"protocol":"TCP"}]}'

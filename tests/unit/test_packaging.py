@@ -136,3 +136,21 @@ def test_every_third_party_import_is_declared_in_pydeps(lib_file: Path) -> None:
         if not declared.intersection(provided_by):
             undeclared[root] = provided_by
     assert not undeclared, f'{lib_file.name} imports {undeclared} but PYDEPS is {sorted(declared)}'
+
+
+def full_name(path: Path) -> str:
+    return f'charms.reconcile_libs.{path.parent.name}.{path.stem}'
+
+
+def test_the_users_guide_states_each_libs_pydeps_and_each_extra() -> None:
+    """docs/using-the-libs.md tells users what to install; it must follow PYDEPS and the extras."""
+    lines = (ROOT / 'docs' / 'using-the-libs.md').read_text().splitlines()
+    for path in LIB_FILES:
+        rows = [line for line in lines if f'| `{full_name(path)}` |' in line]
+        assert len(rows) == 1, f'the guide needs one library-table row for {full_name(path)}'
+        for requirement in pydeps(path):
+            assert f'`{requirement}`' in rows[0], (path.stem, requirement)
+        if not pydeps(path):
+            assert 'ops only' in rows[0], path.stem
+    for extra in extras():
+        assert any(f'reconcile-libs[{extra}]' in line for line in lines), extra

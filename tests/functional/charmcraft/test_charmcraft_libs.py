@@ -3,11 +3,16 @@
 Charmhub no longer registers new libraries, so our LIBIDs are unknown to the real Charmhub; these
 tests prove that the files are valid charmcraft libs end-to-end: `fetch-lib` downloads them
 byte-identical into a charm, the copies import and run in a minimal charm, a LIBPATCH bump on the
-store updates the charm's copy, and `publish-lib` enforces the bump rules on the lib-host project.
+store updates the charm's copy, `publish-lib` enforces the bump rules on the lib-host project,
+`fetch-libs`/`list-lib` work from `charm-libs`, and a store that does not know our LIBIDs (like
+the real Charmhub) fails the way docs/using-the-libs.md says.
+
+Each charmcraft call costs 1-2 s of start-up; independent calls run in parallel.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -242,3 +247,31 @@ def test_a_store_that_does_not_know_our_libs_like_charmhub_refuses_them(
     assert bare.returncode == 1
     assert 'Library None not found in Charmhub.' in output(bare)
     assert {path: path.read_bytes() for path in copies} == copies
+
+
+def test_fetch_libs_from_charm_libs_and_list_lib(
+    charmcraft: CharmcraftRunner, hub: CharmhubStandIn, tmp_path: Path
+) -> None:
+    """The charm-libs path (`fetch-libs`, pinned to API 0 or to an exact patch) and list-lib."""
+    charm = make_consumer_charm(tmp_path / 'consumer')
+    first, *rest = LIB_FILES
+    pins = [(first, f'"0.{patch_of(served(hub, first))}"'), *[(p, '"0"') for p in rest]]
+    declared = ''.join(f'  - lib: {HOST_CHARM}.{p.stem}\n    version: {v}\n' for p, v in pins)
+    yaml_path = charm / 'charmcraft.yaml'
+    yaml_path.write_text(yaml_path.read_text() + 'charm-libs:\n' + declared)
+
+    fetch, listing = charmcraft.in_parallel(
+        [(['fetch-libs'], charm), (['list-lib', HOST_CHARM, '--format=json'], charm)]
+    )
+
+    assert fetch.returncode == 0, output(fetch)
+    assert f'Downloaded {len(LIB_FILES)} charm libraries.' in output(fetch)
+    for lib_file in LIB_FILES:
+        assert lib_path_in(charm, lib_file).read_bytes() == served(hub, lib_file).encode()
+    assert listing.returncode == 0, output(listing)
+    listed = {item['library_name']: item for item in json.loads(listing.stdout)}
+    assert set(listed) == {p.stem for p in LIB_FILES}
+    for lib_file in LIB_FILES:
+        assert listed[lib_file.stem]['content_hash'] == content_hash(
+            served(hub, lib_file).encode()
+        )
