@@ -666,12 +666,26 @@ def test_remove_runs_in_reverse_dependency_order_and_leader_only_only_on_the_lea
         r.add(Recorder('d', j))
 
     ctx = make_context(build, journal)
-    ctx.run(ctx.on.remove(), testing.State(leader=True))
+    # The application is going away (no planned units): the leader cleans up everything.
+    ctx.run(ctx.on.remove(), testing.State(leader=True, planned_units=0))
     assert [name for kind, name in journal if kind == 'remove'] == ['d', 'c', 'b', 'a']
     assert reconciled(journal) == []
     journal.clear()
-    ctx.run(ctx.on.remove(), testing.State(leader=False))
+    ctx.run(ctx.on.remove(), testing.State(leader=False, planned_units=0))
     assert [name for kind, name in journal if kind == 'remove'] == ['d', 'c', 'b']
+
+
+def test_removing_the_leader_of_a_running_application_keeps_the_shared_objects():
+    journal: Journal = []
+
+    def build(r: CharmReconciler, j: Journal) -> None:
+        r.add(Recorder('cluster-objects', j, leader_only=True))
+        r.add(Recorder('workload', j))
+
+    ctx = make_context(build, journal)
+    # `juju remove-unit app/0` on the leader while two more units keep running.
+    ctx.run(ctx.on.remove(), testing.State(leader=True, planned_units=2))
+    assert [name for kind, name in journal if kind == 'remove'] == ['workload']
 
 
 def test_a_failing_cleanup_does_not_stop_the_others_and_fails_the_hook():
@@ -688,7 +702,7 @@ def test_a_failing_cleanup_does_not_stop_the_others_and_fails_the_hook():
 
     ctx = make_context(build, journal)
     with pytest.raises(testing.errors.UncaughtCharmError, match='cleanup bug'):
-        ctx.run(ctx.on.remove(), testing.State(leader=True))
+        ctx.run(ctx.on.remove(), testing.State(leader=True, planned_units=0))
     assert [name for kind, name in journal if kind == 'remove'] == ['b', 'a']
 
 
@@ -791,3 +805,63 @@ def test_invalid_component_names_are_rejected():
         Recorder('has space', [])
     with pytest.raises(ValueError, match='invalid component name'):
         Recorder('', [])
+
+
+def test_a_failing_inputs_summary_is_a_bug_of_that_component_only():
+    journal: Journal = []
+
+    class BadInputs(Recorder):
+        def inputs(self, ctx: ReconcileContext) -> object:
+            return {('tuple', 'key'): 1}  # not JSON-able
+
+    def build(r: CharmReconciler, j: Journal) -> None:
+        r.add(BadInputs('bad', j))
+        r.add(Recorder('independent', j))
+
+    ctx = make_context(build, journal)
+    with pytest.raises(testing.errors.UncaughtCharmError, match='keys must be'):
+        ctx.run(ctx.on.config_changed(), testing.State())
+    assert reconciled(journal) == ['bad', 'independent']
+
+
+def test_output_of_a_leader_only_dependency_on_a_non_leader():
+    journal: Journal = []
+    seen: list[object] = []
+
+    def build(r: CharmReconciler, j: Journal) -> None:
+        shared = r.add(Recorder('shared', j, leader_only=True))
+        r.add(
+            Recorder(
+                'reads-with-default',
+                j,
+                behaviour=lambda ctx: str(seen.append(ctx.output_of(shared, None))),
+            ),
+            depends_on=[shared],
+        )
+
+    ctx = make_context(build, journal)
+    out = ctx.run(ctx.on.config_changed(), testing.State(leader=False))
+    assert seen == [None]
+    assert out.unit_status == testing.ActiveStatus()
+    seen.clear()
+    ctx.run(ctx.on.config_changed(), testing.State(leader=True))
+    assert seen == ['shared()']
+
+
+def test_output_of_a_leader_only_dependency_without_default_names_the_fix():
+    journal: Journal = []
+
+    def build(r: CharmReconciler, j: Journal) -> None:
+        shared = r.add(Recorder('shared', j, leader_only=True))
+        r.add(Recorder('reads', j, reads=[shared]), depends_on=[shared])
+
+    ctx = make_context(build, journal)
+    with pytest.raises(testing.errors.UncaughtCharmError, match='pass a default to output_of'):
+        ctx.run(ctx.on.config_changed(), testing.State(leader=False))
+
+
+def test_a_string_where_a_list_of_names_belongs_is_rejected():
+    with pytest.raises(TypeError, match=r"write \['backend'\]"):
+        Recorder('a', [], relation_endpoints='backend')
+    with pytest.raises(TypeError, match=r"write \['web'\]"):
+        Recorder('a', [], containers='web')

@@ -76,7 +76,7 @@ class WebServer(Component[str]):
             'override': 'replace', 'startup': 'enabled',
             'command': f'web --port {config.port} --greeting {config.greeting}'}}}
         container.add_layer('web', layer, combine=True)
-        container.replan()                           # restarts only what changed
+        container.replan()     # restarts only what changed (PebbleWorkload skips even this)
         return f'http://{ctx.charm.app.name}:{config.port}'
 
 class Announcer(Component[None]):
@@ -115,7 +115,9 @@ Subclass `Component[OutputT]` and implement `reconcile`. Everything else is opti
 - `status(ctx) -> StatusBase` runs once per hook, right after a `reconcile` that returned: a cheap
   readiness report (Pebble checks, say). Default: active. It may raise the same errors.
 - `remove(ctx)` runs on the `remove` hook, in reverse dependency order. Leader-only components
-  clean up only on the leader.
+  clean up only on the leader, and only when the application is going away (no planned units
+  left: `juju remove-application`, or scaling to zero); removing the leader unit of an
+  application that keeps running leaves the shared objects to the next leader.
 - `events(charm)` is read at `add()`: extra events that should trigger a reconcile (a relation
   library's custom events, say).
 - `inputs(ctx) -> object` runs after a successful `reconcile`: a JSON-able summary of the desired
@@ -139,6 +141,11 @@ only when all its dependencies are ready *in this same hook*, so a dependency th
 during the hook unblocks its dependents at once. A component whose dependency is not ready is not
 run and reports `waiting for <dependency>`. Dependents read a dependency's output with
 `ctx.output_of(dependency)`, which is typed and only allowed for declared dependencies.
+
+A leader-only component orders its dependents on the leader; on the other units it does not run
+and counts as satisfied, so its dependents still run there, without its output:
+`ctx.output_of(dependency)` raises `LookupError` on those units, and
+`ctx.output_of(dependency, None)` returns the default instead.
 
 ## Errors
 
@@ -195,6 +202,10 @@ unit-local: a new leader does not see the old leader's values.
 
 Use `ops.testing` (Scenario): run an event and assert on `state_out.unit_status`; every component's
 result is in `charm.reconciler.conditions` inside `with ctx(event, state) as mgr`.
+
+The deprecated `ops.testing.Harness` never ends a dispatch (it does not commit the framework), so
+under Harness only the first event reconciles; call `harness.charm.reconciler.reconcile()` after
+each event there, or better, use `ops.testing.Context`.
 """
 
 from __future__ import annotations
@@ -208,7 +219,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 import ops
 
@@ -242,6 +253,8 @@ logger = logging.getLogger(__name__)
 OutputT = TypeVar('OutputT')
 _T = TypeVar('_T')
 _ComponentT = TypeVar('_ComponentT', bound='Component[Any]')
+_D = TypeVar('_D')
+_NO_DEFAULT: Any = object()
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,12 +382,22 @@ class ReconcileContext:
         self._dependency_names = {dependency.name for dependency in dependencies}
         self._outputs = outputs
 
-    def output_of(self, dependency: Component[_T]) -> _T:
+    @overload
+    def output_of(self, dependency: Component[_T]) -> _T: ...
+
+    @overload
+    def output_of(self, dependency: Component[_T], default: _D) -> _T | _D: ...
+
+    def output_of(self, dependency: Component[Any], default: object = _NO_DEFAULT) -> object:
         """The output that `dependency` returned from `reconcile` in this hook.
 
+        A leader-only dependency produces no output on other units (it does not run there), yet
+        its dependents do run there. Pass `default` to read it anyway: the default is returned
+        on non-leaders.
+
         Raises:
-            LookupError: `dependency` is not a declared dependency of the running component,
-                or it produced no output on this unit (a leader-only component on a non-leader).
+            LookupError: `dependency` is not a declared dependency of the running component, or
+                it produced no output on this unit and no `default` was given.
         """
         name = dependency.name
         if name not in self._dependency_names:
@@ -383,12 +406,14 @@ class ReconcileContext:
                 f'which is not among its dependencies: add it to depends_on'
             )
         if name not in self._outputs:
+            if default is not _NO_DEFAULT:
+                return default
             raise LookupError(
                 f'component {name!r} produced no output on this unit: it is leader-only and '
                 f'this unit is not the leader; make {self._component.name!r} leader-only too, '
-                f'or do not read the output on non-leaders'
+                f'or pass a default to output_of()'
             )
-        return self._outputs[name]  # type: ignore[return-value]  # the output of Component[_T]
+        return self._outputs[name]
 
 
 class Component(abc.ABC, Generic[OutputT]):
@@ -416,6 +441,15 @@ class Component(abc.ABC, Generic[OutputT]):
                 f'invalid component name {name!r}: use letters, digits, ".", "_" and "-", '
                 f'starting with a letter or digit'
             )
+        for argument, value in (
+            ('relation_endpoints', relation_endpoints),
+            ('containers', containers),
+        ):
+            if isinstance(value, str):
+                raise TypeError(
+                    f'{argument} takes a list of names, not the string {value!r}: '
+                    f'write [{value!r}]'
+                )
         self.name = name
         self.leader_only = leader_only
         self.relation_endpoints: tuple[str, ...] = tuple(relation_endpoints)
@@ -639,12 +673,21 @@ class CharmReconciler(ops.Object):
 
     def _on_remove(self, event: ops.RemoveEvent) -> None:
         is_leader = self.charm.unit.is_leader()
+        remaining = self.charm.app.planned_units()
         failures: list[tuple[str, Exception]] = []
         for component in reversed(self._ordered_components()):
             if component.leader_only and not is_leader:
                 logger.info(
                     '[%s] not removed here: leader-only, and this unit is not the leader',
                     component.name,
+                )
+                continue
+            if component.leader_only and remaining > 0:
+                logger.info(
+                    '[%s] not removed: %d unit(s) of the application remain, and the next '
+                    'leader keeps using what it manages',
+                    component.name,
+                    remaining,
                 )
                 continue
             ctx = self._context(component, event, is_leader, outputs={})
@@ -704,6 +747,8 @@ class CharmReconciler(ops.Object):
         try:
             output = component.reconcile(ctx)
             status = component.status(ctx)
+            dependency_outputs = {dep: outputs.get(dep) for dep in self._dependencies[name]}
+            inputs_hash = _digest(component.inputs(ctx), dependency_outputs)
         except StatusError as error:
             return _condition_from_status(name, error.status), None
         except Exception as error:
@@ -711,9 +756,6 @@ class CharmReconciler(ops.Object):
             message = f'unexpected {type(error).__name__}: {error}'
             return _condition(name, Reason.ERROR, 'blocked', message), error
         outputs[name] = output
-        inputs_hash = _digest(
-            component.inputs(ctx), {dep: outputs.get(dep) for dep in self._dependencies[name]}
-        )
         return _condition_from_status(name, status, inputs_hash), None
 
     def _context(
