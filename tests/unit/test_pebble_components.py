@@ -602,3 +602,126 @@ def test_check_spec_builders_render_pebble_layers(
     statuses = out.get_container('workload').service_statuses
     assert statuses.get('a', pebble.ServiceStatus.INACTIVE) == pebble.ServiceStatus.INACTIVE
     assert out.unit_status == testing.ActiveStatus()
+
+
+# ---- services that finish, back off, or are no longer declared ---------------------------------
+
+
+def _one_shot_spec(charm: ops.CharmBase) -> WorkloadSpec:
+    return WorkloadSpec(
+        services=[
+            ServiceSpec('app', 'app serve'),
+            ServiceSpec('seed', 'app seed-cache', on_success='ignore'),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ('current', 'replanned'),
+    [
+        # Exited 0 under on-success: ignore -> Pebble reports 'inactive': finished, left alone.
+        (pebble.ServiceStatus.INACTIVE, False),
+        # Exited non-zero (on-failure) -> 'error': not finished, started again.
+        (pebble.ServiceStatus.ERROR, True),
+    ],
+)
+def test_a_service_that_finished_under_on_success_ignore_is_healthy_and_not_restarted(
+    ctx: testing.Context[WorkloadCharm],
+    etc: testing.Mount,
+    monkeypatch: pytest.MonkeyPatch,
+    current: pebble.ServiceStatus,
+    replanned: bool,
+) -> None:
+    WorkloadCharm.make_spec = staticmethod(_one_shot_spec)
+    out = _ready(ctx, etc)
+    container = out.get_container('workload')
+    exited = dataclasses.replace(
+        container, service_statuses={**container.service_statuses, 'seed': current}
+    )
+    replans = _calls(monkeypatch, 'replan')
+    out = ctx.run(ctx.on.update_status(), dataclasses.replace(out, containers={exited}))
+    assert bool(replans) is replanned
+    assert out.unit_status == testing.ActiveStatus()
+
+
+def _backoff_services(self: ops.Container, *names: str) -> dict[str, pebble.ServiceInfo]:
+    return {
+        name: pebble.ServiceInfo(name, pebble.ServiceStartup.ENABLED, 'backoff') for name in names
+    }
+
+
+@pytest.mark.parametrize('reload_signal', ['SIGHUP', None])
+def test_a_file_change_for_a_service_in_backoff_neither_signals_restarts_nor_replans(
+    ctx: testing.Context[WorkloadCharm],
+    etc: testing.Mount,
+    monkeypatch: pytest.MonkeyPatch,
+    reload_signal: str | None,
+) -> None:
+    content = {'value': 'one'}
+
+    def spec(charm: ops.CharmBase) -> WorkloadSpec:
+        return WorkloadSpec(
+            services=[ServiceSpec('nginx', 'nginx', files=[CONF], reload_signal=reload_signal)],
+            files=[ContainerFile(CONF, content=content['value'])],
+        )
+
+    WorkloadCharm.make_spec = staticmethod(spec)
+    out = _ready(ctx, etc)
+    monkeypatch.setattr(ops.Container, 'get_services', _backoff_services)
+    signals = _calls(monkeypatch, 'send_signal')
+    restarts = _calls(monkeypatch, 'restart')
+    replans = _calls(monkeypatch, 'replan')
+    content['value'] = 'two'
+    out = ctx.run(ctx.on.update_status(), out)
+    assert (signals, restarts, replans) == ([], [], [])
+    assert Recorder.outputs[-1].pushed_files == (CONF,)
+    assert out.unit_status == testing.WaitingStatus(
+        "[web] service 'nginx' is not running (backoff) (+1 more)"
+    )
+    # Dropped, not deferred: once the service runs again, no late signal or restart arrives.
+    monkeypatch.undo()
+    signals = _calls(monkeypatch, 'send_signal')
+    restarts = _calls(monkeypatch, 'restart')
+    out = ctx.run(ctx.on.update_status(), out)
+    assert (signals, restarts) == ([], [])
+    assert out.unit_status == testing.ActiveStatus()
+
+
+def test_a_service_and_check_no_longer_declared_are_disabled_and_stopped(
+    ctx: testing.Context[WorkloadCharm], etc: testing.Mount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _ready(ctx, etc)  # default_spec: services app + sidecar, check up
+
+    def without_sidecar(charm: ops.CharmBase) -> WorkloadSpec:
+        base = default_spec(charm)
+        return dataclasses.replace(
+            base, services=[s for s in base.services if s.name != 'sidecar'], checks=[]
+        )
+
+    WorkloadCharm.make_spec = staticmethod(without_sidecar)
+    out = ctx.run(ctx.on.config_changed(), out)
+    container = out.get_container('workload')
+    assert container.plan.services['sidecar'].startup == 'disabled'
+    assert container.plan.services['sidecar'].command == 'sidecar run'
+    assert container.service_statuses['sidecar'] == pebble.ServiceStatus.INACTIVE
+    assert container.service_statuses['app'] == pebble.ServiceStatus.ACTIVE
+    assert container.plan.checks['up'].startup == pebble.CheckStartup.DISABLED
+    assert {info.name: info.status for info in container.check_infos} == {
+        'up': pebble.CheckStatus.INACTIVE
+    }
+    assert Recorder.outputs[-1].stopped == ('sidecar',)
+    assert out.unit_status == testing.ActiveStatus()
+
+    calls = [_calls(monkeypatch, m) for m in ('add_layer', 'replan', 'stop', 'stop_checks')]
+    out = ctx.run(ctx.on.update_status(), out)
+    assert calls == [[], [], [], []]
+    assert out.get_container('workload').service_statuses['sidecar'] == (
+        pebble.ServiceStatus.INACTIVE
+    )
+
+    WorkloadCharm.make_spec = staticmethod(default_spec)
+    out = ctx.run(ctx.on.config_changed(), out)
+    container = out.get_container('workload')
+    assert container.plan.services['sidecar'].startup == 'enabled'
+    assert container.service_statuses['sidecar'] == pebble.ServiceStatus.ACTIVE
+    assert out.unit_status == testing.ActiveStatus()

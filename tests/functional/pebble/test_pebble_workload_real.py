@@ -421,3 +421,152 @@ def test_two_workloads_sharing_a_container_converge_and_then_write_nothing(
         assert run_component(component, ctx)[1] == ops.ActiveStatus()
     assert client.mutating() == []
     assert (service_pid(a), service_pid(b)) == pids
+
+
+def _wait_for_service(
+    container: ops.Container, name: str, current: str, timeout: float = 15.0
+) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = container.get_services(name)[name]
+        state = str(getattr(info.current, 'value', info.current))
+        if state == current or time.monotonic() > deadline:
+            return state
+        time.sleep(0.05)
+
+
+def test_a_service_that_exited_cleanly_under_on_success_ignore_is_not_run_again(
+    pebble_daemon: PebbleDaemon, tmp_path: Path
+) -> None:
+    container, client = pebble_daemon.container()
+    runs = tmp_path / 'runs'
+    # Lives past Pebble's 1 s okay-delay (a shorter one fails the start), then exits 0.
+    once = f"{PY} -c \"import time; time.sleep(1.2); open('{runs}', 'a').write('x')\""
+    spec = WorkloadSpec(services=[ServiceSpec('once', once, on_success='ignore')])
+    component = PebbleWorkload('job', container='workload', spec=spec)
+    ctx = make_context(container, DictState())
+    output, status = run_component(component, ctx)
+    assert status == ops.ActiveStatus()
+    assert output.replanned
+    assert _wait_for_service(container, 'once', 'inactive') == 'inactive'
+    assert runs.read_text() == 'x'
+
+    client.reset()
+    for _ in range(2):
+        output, status = run_component(component, ctx)
+        assert status == ops.ActiveStatus()  # finished is healthy, not "not running"
+        assert not output.replanned
+    assert client.mutating() == []
+    time.sleep(1.5)  # a re-run would have written by now
+    assert runs.read_text() == 'x'
+
+
+def _crashloop_spec(tmp_path: Path, conf: Path, content: str, *, signal: bool) -> WorkloadSpec:
+    # The first start lives past the okay-delay (the replan succeeds); every later start exits
+    # at once with 1, so Pebble keeps it in backoff with growing delays (0.5 s, 1 s, 2 s, ...).
+    starts = tmp_path / 'starts'
+    script = (
+        'import os, sys, time\n'
+        'first = not os.path.exists(sys.argv[1])\n'
+        'open(sys.argv[1], "a").write("x")\n'
+        'time.sleep(1.2 if first else 0)\n'
+        'sys.exit(1)\n'
+    )
+    (tmp_path / 'crash.py').write_text(script)
+    service = ServiceSpec(
+        'crashy',
+        f'{PY} {tmp_path / "crash.py"} {starts}',
+        files=[str(conf)],
+        reload_signal='SIGHUP' if signal else None,
+    )
+    return WorkloadSpec(services=[service], files=[ContainerFile(str(conf), content=content)])
+
+
+@pytest.mark.parametrize('reload', ['signal', 'restart'])
+def test_a_file_change_for_a_service_in_backoff_neither_signals_restarts_nor_replans(
+    pebble_daemon: PebbleDaemon, tmp_path: Path, reload: str
+) -> None:
+    container, client = pebble_daemon.container()
+    conf = tmp_path / 'crashy.conf'
+    content = {'value': 'one'}
+
+    def spec(_: object) -> WorkloadSpec:
+        return _crashloop_spec(tmp_path, conf, content['value'], signal=reload == 'signal')
+
+    component = PebbleWorkload('web', container='workload', spec=spec)
+    state = DictState()
+    ctx = make_context(container, state)
+    assert run_component(component, ctx)[1] == ops.ActiveStatus()
+    starts = tmp_path / 'starts'
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(starts.read_text()) < 3:
+        time.sleep(0.05)
+    assert _wait_for_service(container, 'crashy', 'backoff') == 'backoff'  # now for 2 s
+
+    content['value'] = 'two'
+    client.reset()
+    output = component.reconcile(ctx)  # a Pebble error here would raise a StatusError
+    assert run_component(component, ctx)[1] == ops.WaitingStatus(
+        "service 'crashy' is not running (backoff)"
+    )
+    assert (output.signalled, output.restarted, output.replanned) == ((), (), False)
+    assert conf.read_text() == 'two'
+    assert client.mutating() == [('POST', '/v1/files', '')]  # the push, nothing else
+    # The pending reload was dropped, not kept for later: Pebble's next start reads the file.
+    assert state.values.get('pending-file-restarts') == []
+
+
+# ops logs stopping a check as a security event, through Juju's log handler, absent here.
+@pytest.mark.filterwarnings('ignore:JujuLogHandler is not set up:RuntimeWarning')
+def test_services_and_checks_dropped_from_the_spec_are_stopped_and_disabled(
+    pebble_daemon: PebbleDaemon, tmp_path: Path
+) -> None:
+    container, client = pebble_daemon.container()
+    a, b = _marker(tmp_path, 'a'), _marker(tmp_path, 'b')
+    declare_a = {'value': True}
+
+    def spec(_: object) -> WorkloadSpec:
+        services = [ServiceSpec('b', _sleeper(b))]
+        checks: list[CheckSpec] = []
+        if declare_a['value']:
+            services.insert(0, ServiceSpec('a', _sleeper(a)))
+            checks.append(CheckSpec.exec('a-up', 'true', period='200ms'))
+        return WorkloadSpec(services=services, checks=checks)
+
+    component = PebbleWorkload('web', container='workload', spec=spec)
+    ctx = make_context(container, DictState())
+    assert run_component(component, ctx)[1] == ops.ActiveStatus()
+    pid_a, pid_b = service_pid(a), service_pid(b)
+    assert None not in (pid_a, pid_b)
+    assert container.get_checks('a-up')['a-up'].status == pebble.CheckStatus.UP
+
+    declare_a['value'] = False
+    output, status = run_component(component, ctx)
+    assert status == ops.ActiveStatus()
+    assert service_pid(a) is None
+    assert service_pid(b) == pid_b
+    assert container.get_checks('a-up')['a-up'].status == pebble.CheckStatus.INACTIVE
+    plan = container.get_plan()
+    assert plan.services['a'].startup == 'disabled'
+    assert plan.checks['a-up'].startup == pebble.CheckStartup.DISABLED
+    assert (output.stopped, output.stopped_checks) == (('a',), ('a-up',))
+
+    # Steady state with a dropped service: reads only, and 'a' stays stopped.
+    client.reset()
+    for _ in range(2):
+        output, status = run_component(component, ctx)
+        assert status == ops.ActiveStatus()
+        assert (output.stopped, output.stopped_checks) == ((), ())
+    assert client.mutating() == []
+    assert service_pid(a) is None
+
+    # Declared again: defined as before and started again; 'b' is left alone.
+    declare_a['value'] = True
+    output, status = run_component(component, ctx)
+    assert status == ops.ActiveStatus()
+    assert service_pid(a) not in (None, pid_a)
+    assert service_pid(b) == pid_b
+    assert container.get_plan().services['a'].startup == 'enabled'
+    assert _wait_for_check(container, 'a-up', pebble.CheckStatus.UP).status == (
+        pebble.CheckStatus.UP
+    )
