@@ -411,6 +411,11 @@ junk_values = st.one_of(
         ]
     ),
     st.integers(16000, 40000).map(lambda n: '[' + '1,' * n + '1]'),
+    # hostile nesting and integers past int()'s digit limit, in JSON and YAML alike
+    st.integers(400, 8000).map(lambda n: '[' * n + ']' * n),
+    st.integers(400, 3000).map(lambda n: '{a: ' * n + '1' + '}' * n),
+    st.integers(4301, 8000).map(lambda n: '1' * n),
+    st.integers(4301, 8000).map(lambda n: f'service-name: web\nservice-port: {"1" * n}'),
     st.builds(
         json.dumps,
         st.recursive(
@@ -469,6 +474,79 @@ def test_fuzzed_remote_bags_never_raise(bag: dict[str, str], last: str | None, l
     ks.provider_status({1, 2}, bag, is_leader=leader)
     new = ks.leader_step({1, 2}, {}, bag, None)
     assert json.loads(new['versions']) == [1, 2]
+
+
+def _deep(kind: str, depth: int) -> str:
+    """`depth` nested collections in at most 16 KiB (the payload limit), for YAML and JSON."""
+    if kind == 'list':
+        return '[' * depth + ']' * depth
+    if kind == 'map':
+        return '{"a": ' * (depth // 3) + '1' + '}' * (depth // 3)
+    return '- ' * depth + 'x'  # YAML block sequences
+
+
+@st.composite
+def hostile_legacy_bags(draw: st.DrawFn) -> tuple[dict[str, str], str]:
+    """An SDI bag whose YAML `data` nests too deeply or holds an int beyond int()'s limit."""
+    huge = '1' * draw(st.integers(4301, 12000))
+    deep = _deep(draw(st.sampled_from(['list', 'map', 'block'])), draw(st.integers(1100, 8000)))
+    data = draw(
+        st.sampled_from(
+            [
+                f'service-name: web\nservice-port: {huge}\n',
+                f'service-name: {huge}\nservice-port: 80\n',
+                f'service-name: web\nservice-port: 1:{huge}\n',
+                f'service-name: web\nservice-port: {deep}\n',
+                f'service-name: {deep}\nservice-port: 80\n',
+                deep,
+                huge,
+            ]
+        )
+    )
+    return {'_supported_versions': '- v1\n', 'data': data}, 'data'
+
+
+@st.composite
+def hostile_json_bags(draw: st.DrawFn) -> tuple[dict[str, str], str]:
+    """A modern bag whose `v<N>` or `versions` JSON nests too deeply or holds a huge integer."""
+    version = draw(st.sampled_from([1, 2]))
+    huge = '1' * draw(st.integers(4301, 12000))
+    deep = _deep(draw(st.sampled_from(['list', 'map'])), draw(st.integers(1100, 8000)))
+    ports = {1: ('port', huge), 2: ('ports', f'[{{"port": {huge}}}]')}[version]
+    payload = draw(
+        st.sampled_from(
+            [
+                f'{{"name": "web", "namespace": "shop", "{ports[0]}": {ports[1]}}}',
+                f'{{"name": "web", "namespace": "shop", "{ports[0]}": {deep}}}',
+                f'{{"name": {huge}, "namespace": "shop", "{ports[0]}": 80}}',
+                deep,
+                huge,
+            ]
+        )
+    )
+    if draw(st.booleans()):
+        return {'versions': f'[{version}]', f'v{version}': payload}, f'v{version}'
+    versions = draw(st.sampled_from(['[' * 500 + ']' * 500, '[' * 1024, '1' * 1024]))
+    return {'versions': versions, 'version': '[' * 16, f'v{version}': payload}, 'versions'
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(hostile_legacy_bags(), hostile_json_bags()), st.booleans())
+def test_hostile_nesting_and_huge_integers_are_blocked_naming_the_field(
+    case: tuple[dict[str, str], str], leader: bool
+):
+    bag, field = case
+    result = ks.reader_step(
+        {0, 1, 2},
+        bag,
+        'data:previous',
+        own_advertised={1, 2} if leader else None,
+        remote_app='web',
+    )
+    assert result.status.name == 'blocked', result.status
+    assert result.status.message.startswith(f'invalid data from web: {field}'), result.status
+    assert result.service is None
+    assert result.events == ('removed',)
 
 
 @pytest.mark.parametrize(

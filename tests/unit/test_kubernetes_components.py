@@ -7,6 +7,7 @@ kube-apiserver; here the API server is replaced by httpx2.MockTransport handlers
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -274,8 +275,41 @@ def test_prune_plan_applies_the_crd_policy(policy: CrdPolicy, deleted: bool):
     assert to_delete[0] == widget  # custom resources go before their CRD
 
 
-def test_inventory_name_is_a_dns_subdomain():
-    assert kc.inventory_name('my-app', 'K8s_Resources') == 'my-app.k8s-resources.inventory'
+DNS_SUBDOMAIN = re.compile(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')
+
+
+def test_inventory_name_keeps_valid_component_names_readable():
+    assert kc.inventory_name('my-app', 'resources') == 'my-app.resources.inventory'
+    assert kc.inventory_name('my-app', 'ingress.v2') == 'my-app.ingress.v2.inventory'
+
+
+def test_inventory_name_sanitises_other_names_and_appends_a_hash():
+    name = kc.inventory_name('my-app', 'K8s_Resources')
+    assert re.fullmatch(r'my-app\.k8s-resources-[0-9a-f]{12}\.inventory', name), name
+
+
+@pytest.mark.parametrize(
+    ('first', 'second'),
+    [('a_b', 'a-b'), ('Route', 'route'), ('a b', 'a_b'), ('x' * 300, 'x' * 301), ('', '_')],
+)
+def test_inventory_names_of_distinct_components_differ(first: str, second: str):
+    # a shared inventory would make each component prune the other's objects
+    assert kc.inventory_name('my-app', first) != kc.inventory_name('my-app', second)
+
+
+component_names = st.text(
+    st.sampled_from('abzAZ09_-. /\u00e9'), min_size=0, max_size=12
+) | st.builds(lambda n: 'x' * n, st.integers(200, 300))
+
+
+@given(component_names, component_names)
+def test_inventory_name_is_an_injective_dns_subdomain(first: str, second: str):
+    name = kc.inventory_name('my-app', first)
+    assert len(name) <= 253
+    assert DNS_SUBDOMAIN.fullmatch(name), name
+    assert name.startswith('my-app.')
+    assert name.endswith('.inventory')
+    assert (name == kc.inventory_name('my-app', second)) == (first == second)
 
 
 # ---- readiness ------------------------------------------------------------------------------
@@ -809,7 +843,10 @@ def test_remove_that_fails_half_way_keeps_the_rest_in_the_inventory(
             )
 
     ctx = testing.Context(Charm, meta={'name': 'app'})
-    ctx.run(ctx.on.remove(), testing.State(leader=True, model=testing.Model(name='model')))
+    ctx.run(
+        ctx.on.remove(),
+        testing.State(leader=True, planned_units=0, model=testing.Model(name='model')),
+    )
 
     inventory = server.objects['/api/v1/namespaces/model/configmaps/app.k8s.inventory']
     assert [row[2:] for row in json.loads(inventory['data']['objects'])] == [

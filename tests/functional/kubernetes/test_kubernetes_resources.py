@@ -56,7 +56,10 @@ def run_hook(
             )
 
     ctx = testing.Context(Charm, meta={'name': APP}, unit_id=unit_id)
-    state = testing.State(leader=leader, model=testing.Model(name=namespace))
+    # on `remove`, the last unit goes: the reconciler runs leader-only removals only then
+    state = testing.State(
+        leader=leader, planned_units=0 if remove else 1, model=testing.Model(name=namespace)
+    )
     return ctx.run(ctx.on.remove() if remove else ctx.on.config_changed(), state)
 
 
@@ -260,6 +263,39 @@ def test_a_new_leader_prunes_what_the_old_leader_applied(
 
     assert exists(admin, ConfigMap, 'a', namespace)
     assert not exists(admin, ConfigMap, 'b', namespace)
+
+
+def test_components_whose_names_sanitise_alike_keep_separate_inventories(
+    admin: Client, namespace: str, charm_client: tuple[Client, RecordingTransport]
+):
+    client, _ = charm_client
+    objects = {'a_b': 'cm-one', 'a-b': 'cm-two', 'Route': 'cm-three', 'route': 'cm-four'}
+
+    class Charm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework) -> None:
+            super().__init__(framework)
+            self.reconciler = CharmReconciler(self)
+            for component, name in objects.items():
+                self.reconciler.add(
+                    KubernetesResources(component, [configmap(name)], client=client)
+                )
+
+    ctx = testing.Context(Charm, meta={'name': APP})
+    state = testing.State(leader=True, model=testing.Model(name=namespace))
+    for _ in range(2):  # with a shared inventory, each hook prunes the other component's object
+        state = ctx.run(ctx.on.config_changed(), state)
+        assert state.unit_status == ops.ActiveStatus()
+        for name in objects.values():
+            assert exists(admin, ConfigMap, name, namespace), name
+
+    inventories = {
+        cm.metadata.name  # type: ignore[union-attr]
+        for cm in admin.list(
+            ConfigMap, namespace=namespace, labels={'reconcile-libs.io/inventory': 'true'}
+        )
+    }
+    assert len(inventories) == 4, inventories
+    assert {f'{APP}.a-b.inventory', f'{APP}.route.inventory'} <= inventories
 
 
 def test_fields_of_another_manager_are_kept_and_our_fields_are_taken_back(

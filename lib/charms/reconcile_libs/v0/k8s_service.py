@@ -21,6 +21,7 @@ provides:            # on the provider; `requires:` on the requirer
 Provider:
 
 ```python
+import ops
 from charms.reconcile_libs.v0.k8s_service import K8sServiceProvider, ServiceInfo, ServicePort
 
 class WebCharm(ops.CharmBase):
@@ -46,6 +47,7 @@ and `config-changed`; call `publish()` after anything else that changes the serv
 Requirer:
 
 ```python
+import ops
 from charms.reconcile_libs.v0.k8s_service import K8sServiceRequirer
 
 class ProxyCharm(ops.CharmBase):
@@ -73,33 +75,51 @@ class ProxyCharm(ops.CharmBase):
 `K8sServiceProviderComponent` and `K8sServiceRequirerComponent` wrap the objects above as
 `charms.reconcile_libs.v0.reconciler` components (this library imports that one, so fetch both).
 Create the provider/requirer with `observe=False`, so the reconciler is the only trigger. The
-provider component takes the service from the reconcile context (e.g. a config component's
-output). The requirer component's output is the list of `ServiceInfo` received, ordered by
-relation id; it raises `WaitingError` (or `BlockedError`) while there is none, so its
-dependents run only with data. With no relation at all it blocks with the `juju integrate`
-remedy, unless created with `required=False` (then its output is an empty list).
+provider component takes the service from the reconcile context (e.g. a config component's output);
+while that is None, it still advertises its versions, withdraws any payload published before
+(`K8sServiceProvider.withdraw()`) and reports Waiting. The requirer component's output is the list
+of `ServiceInfo` received, ordered by relation id; it raises `WaitingError` (or `BlockedError`)
+while there is none, so its dependents run only with data. With no relation at all it blocks with
+the `juju integrate` remedy, unless created with `required=False` (then its output is an empty
+list).
 
 ```python
+import dataclasses
+
+import ops
 from charms.reconcile_libs.v0.k8s_service import (
     K8sServiceProvider, K8sServiceProviderComponent,
-    K8sServiceRequirer, K8sServiceRequirerComponent,
+    K8sServiceRequirer, K8sServiceRequirerComponent, ServiceInfo, ServicePort,
 )
+from charms.reconcile_libs.v0.reconciler import CharmReconciler, ConfigComponent
 
-# provider charm
-self.k8s_service = K8sServiceProvider(self, observe=False)
-reconciler.add(
-    K8sServiceProviderComponent(
-        self.k8s_service,
-        lambda ctx: ServiceInfo(self.app.name, self.model.name,
-                                (ServicePort(ctx.output_of(config).port, 'http'),)),
-    ),
-    depends_on=[config],
-)
+@dataclasses.dataclass(frozen=True)
+class WebConfig:
+    port: int = 8080
 
-# requirer charm
-self.backend = K8sServiceRequirer(self, observe=False)
-backend = reconciler.add(K8sServiceRequirerComponent(self.backend))
-reconciler.add(ProxyConfig(backend), depends_on=[backend])  # ctx.output_of(backend)[0].host()
+class WebCharm(ops.CharmBase):                        # the provider
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.reconciler = CharmReconciler(self)
+        config = self.reconciler.add(ConfigComponent(WebConfig))
+        self.k8s_service = K8sServiceProvider(self, observe=False)
+        self.reconciler.add(
+            K8sServiceProviderComponent(
+                self.k8s_service,
+                lambda ctx: ServiceInfo(self.app.name, self.model.name,
+                                        (ServicePort(ctx.output_of(config).port, 'http'),)),
+            ),
+            depends_on=[config],
+        )
+
+class ProxyCharm(ops.CharmBase):                      # the requirer
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.reconciler = CharmReconciler(self)
+        self.backend = K8sServiceRequirer(self, observe=False)
+        backend = self.reconciler.add(K8sServiceRequirerComponent(self.backend))
+        # Components added with depends_on=[backend] read ctx.output_of(backend)[0].host()
+        # and .port('http').
 ```
 
 ## Events (requirer, per unit)
@@ -107,6 +127,8 @@ reconciler.add(ProxyConfig(backend), depends_on=[backend])  # ctx.output_of(back
 - `changed`: the canonical data of a relation differs from what this unit last saw. A switch
   of wire version that carries the same data emits nothing.
 - `removed`: the data went away (relation broken, provider withdrew or sent invalid data).
+  With `observe=False`, the reconcile in the `relation-broken` hook emits it (ops no longer
+  lists the broken relation; its remembered fingerprint is dropped then).
 - `incompatible`: the two applications' advertised version sets are disjoint (leader unit,
   which can see both advertisements). The provider also has `on.incompatible`.
 
@@ -610,6 +632,23 @@ def _split_legacy_name(name: object) -> tuple[object, object]:
     return name, None
 
 
+_MAX_LEGACY_FLOW_DEPTH = 32
+
+
+def _flow_depth(raw: str) -> int:
+    """An upper bound of the flow-collection nesting in YAML text (quotes are not skipped)."""
+    if '[' not in raw and '{' not in raw:
+        return 0
+    depth = deepest = 0
+    for char in raw:
+        if char in '[{':
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ']}' and depth:
+            depth -= 1
+    return deepest
+
+
 def _legacy_fields(bag: Mapping[str, str], dialect: str) -> tuple[object, object, str]:
     """The raw name and port of a legacy bag, and the prefix of their wire field paths."""
     if dialect == 'mlops':
@@ -621,12 +660,20 @@ def _legacy_fields(bag: Mapping[str, str], dialect: str) -> tuple[object, object
         raise InvalidDataError(Problem('data', 'missing (SDI peer without data yet)'))
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise InvalidDataError(Problem('data', f'{len(raw)} bytes > {MAX_PAYLOAD_BYTES}'))
+    if _flow_depth(raw) > _MAX_LEGACY_FLOW_DEPTH:
+        # PyYAML's scanner is quadratic in flow nesting: 16 KiB of '[' costs seconds per hook
+        raise InvalidDataError(Problem('data', 'YAML nested too deeply'))
     import yaml
 
     try:
         loaded: object = yaml.safe_load(raw)
     except yaml.YAMLError:
         raise InvalidDataError(Problem('data', 'not valid YAML')) from None
+    except RecursionError:
+        raise InvalidDataError(Problem('data', 'YAML nested too deeply')) from None
+    except (ValueError, OverflowError):
+        # e.g. an integer with more digits than int() accepts, or an impossible timestamp
+        raise InvalidDataError(Problem('data', 'YAML has an out-of-range value')) from None
     if not isinstance(loaded, dict):
         raise InvalidDataError(Problem('data', 'not a YAML mapping'))
     data = cast('dict[object, object]', loaded)
@@ -719,7 +766,7 @@ def _parse_versions(raw: str) -> frozenset[int]:
         raise InvalidDataError(Problem('versions', f'{len(raw)} bytes, too long'))
     try:
         value: object = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidDataError(Problem('versions', 'not valid JSON')) from None
     if not isinstance(value, list):
         raise InvalidDataError(Problem('versions', 'not a JSON list of integers'))
@@ -739,7 +786,7 @@ def _parse_echo(raw: str | None) -> int | None:
         return None
     try:
         value: object = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -1115,6 +1162,19 @@ class _Endpoint(ops.Object):
             del self._stored.tokens[key]
         return last
 
+    def _forget_departed(self) -> dict[int, str]:
+        """Drop the tokens of relations that are gone; `{relation id: token}` of those dropped.
+
+        ops leaves a broken relation out of `model.relations`, so a reconcile never reads it
+        again: without this, its token would stay in StoredState for good.
+        """
+        live = {str(relation.id) for relation in self.relations}
+        gone: dict[int, str] = {}
+        for key in sorted(set(self._stored.tokens) - live, key=int):
+            gone[int(key)] = cast('str', self._stored.tokens[key])
+            del self._stored.tokens[key]
+        return gone
+
     def _token(self, relation: ops.Relation) -> str | None:
         return cast('str | None', self._stored.tokens.get(str(relation.id)))
 
@@ -1203,6 +1263,11 @@ class K8sServiceRequirer(_Endpoint):
                 logger.warning('%s: %s', self.relation_name, result.status.message)
             for name in result.events:
                 self._emit(name, relation)
+        for relation_id, last in self._forget_departed().items():
+            if last.startswith('data:'):
+                gone = self.model.get_relation(self.relation_name, relation_id)
+                if gone is not None:
+                    self.on.removed.emit(gone, gone.app)
 
     def _emit(self, name: str, relation: ops.Relation) -> None:
         if name == 'changed':
@@ -1312,6 +1377,7 @@ class K8sServiceProvider(_Endpoint):
         While the service is invalid, what was published before stays (and status is Blocked);
         when the `service` callable returns None, the payloads are withdrawn.
         """
+        self._forget_departed()
         if not self.model.unit.is_leader():
             logger.debug('%s: not the leader, nothing to publish', self.relation_name)
             return
@@ -1321,6 +1387,19 @@ class K8sServiceProvider(_Endpoint):
         for relation in self.relations:
             keep = problem is not None or not known
             self._publish_one(relation, None if keep else service, keep)
+
+    def withdraw(self) -> None:
+        """Advertise the versions but no Service: remove the payloads published before.
+
+        For a charm that has no Service to offer (yet). The requirers then see the versions
+        and wait for data. Leader only; a no-op elsewhere.
+        """
+        self._forget_departed()
+        if not self.model.unit.is_leader():
+            logger.debug('%s: not the leader, nothing to withdraw', self.relation_name)
+            return
+        for relation in self.relations:
+            self._publish_one(relation, None, keep=False)
 
     def _publish_one(
         self, relation: ops.Relation, service: ServiceInfo | None, keep: bool
@@ -1420,6 +1499,7 @@ class K8sServiceProviderComponent(Component[None]):
         """Publish on every relation (writes only on the leader, and only what changed)."""
         service = self.service_from(ctx)
         if service is None:
+            self.provider.withdraw()  # still advertise, and take back what was published
             raise WaitingError('no service to publish yet')
         self.provider.publish(service)
 

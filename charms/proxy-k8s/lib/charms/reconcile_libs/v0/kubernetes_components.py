@@ -128,6 +128,9 @@ zero-argument factory returning one.
 **The inventory** of what was applied lives in a ConfigMap in the model's namespace,
 `<app>.<component>.inventory` (key `objects`: a JSON list of
 `[group, version, kind, plural, namespace, name]`, namespace `""` for cluster-scoped objects).
+A component name that is not a lowercase DNS subdomain (`my_resources`, `Route`) is sanitised
+and followed by a hash of the exact name (`<app>.my-resources-<hash>.inventory`), so two
+components never share an inventory.
 Every unit can read it, so a new leader prunes what the old leader applied. It costs one GET per
 reconcile, one write when objects are added (before they are applied, so a failed hook cannot
 leak them) and one when objects are pruned. A steady-state reconcile makes N no-op applies and
@@ -181,6 +184,7 @@ import hashlib
 import importlib
 import json
 import logging
+import re
 import string
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -679,10 +683,25 @@ def prune_plan(
     return to_delete, kept
 
 
+_DNS_SUBDOMAIN = re.compile(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')
+_MAX_NAME = 253
+
+
 def inventory_name(app: str, component: str) -> str:
-    """Name of the inventory ConfigMap: a DNS subdomain built from app and component names."""
-    cleaned = ''.join(c if c.isalnum() or c in '-.' else '-' for c in component.lower())
-    return f'{app}.{cleaned.strip("-.")}.inventory'[:253]
+    """Name of the inventory ConfigMap: a DNS subdomain, distinct for distinct component names.
+
+    A component name that is already a DNS subdomain is used as is: `<app>.<component>.inventory`.
+    Any other (`a_b`, `Route`, too long) is sanitised and followed by a hash of the exact name,
+    `<app>.<sanitised>-<hash>.inventory`, so that `a_b` and `a-b` (or `Route` and `route`) never
+    share an inventory, which would make each prune the other's objects.
+    """
+    readable = f'{app}.{component}.inventory'
+    if len(readable) <= _MAX_NAME and _DNS_SUBDOMAIN.fullmatch(component):
+        return readable
+    digest = hashlib.sha256(component.encode()).hexdigest()[:12]
+    room = _MAX_NAME - len(f'{app}.-{digest}.inventory')
+    cleaned = re.sub('[^a-z0-9]+', '-', component.lower())[: max(room, 0)].strip('-')
+    return f'{app}.{cleaned}-{digest}.inventory' if cleaned else f'{app}.{digest}.inventory'
 
 
 def status_error_for_http(code: int, action: str, detail: str, app: str) -> StatusError:

@@ -10,10 +10,11 @@ It builds on `charms.reconcile_libs.v0.reconciler` (fetch both libs).
 ## Quick start
 
 ```python
+import ops
 from charms.reconcile_libs.v0.pebble_components import (
-    CheckSpec, ContainerFile, PebbleWorkload, ServiceSpec, WorkloadSpec,
+    CheckSpec, PebbleWorkload, ServiceSpec, WorkloadSpec,
 )
-from charms.reconcile_libs.v0.reconciler import CharmReconciler
+from charms.reconcile_libs.v0.reconciler import CharmReconciler, ReconcileContext
 
 class WebCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework) -> None:
@@ -36,9 +37,9 @@ import ops
 from charms.reconcile_libs.v0.pebble_components import (
     CheckSpec, ContainerFile, ExecStep, PebbleWorkload, ServiceSpec, WorkloadSpec, WorkloadState,
 )
-from charms.reconcile_libs.v0.reconciler import (
-    BlockedError, CharmReconciler, Component, ReconcileContext,
-)
+from charms.reconcile_libs.v0.reconciler import BlockedError, CharmReconciler, ReconcileContext
+
+APP_VERSION = '2.4.1'  # the workload version this charm release runs (its OCI image)
 
 NGINX_CONF = '''
 server {
@@ -78,7 +79,7 @@ class ProxyCharm(ops.CharmBase):
             ],
             steps=[
                 # Runs once, then again only when `inputs` change (here: the app's version).
-                ExecStep('migrate', ['app', 'migrate'], inputs={'version': self.app_version}),
+                ExecStep('migrate', ['app', 'migrate'], inputs={'version': APP_VERSION}),
             ],
             checks=[CheckSpec.http('app-ready', 'http://localhost:8080/healthz')],
         )
@@ -112,14 +113,48 @@ class ProxyCharm(ops.CharmBase):
    the default), in declaration order.
 4. Adds the layer (`override: replace`, `combine=True`) under the label `layer_label`
    (default: the component's name) unless the plan is unchanged since the last successful replan;
-   restarts -- or signals with `reload_signal` -- the running services whose files changed; then
-   replans if the plan changed or a `startup: enabled` service is not running. Pebble's replan
-   restarts exactly the services whose definition changed.
+   restarts -- or signals with `reload_signal` -- the *running* services whose files changed (a
+   service that is not running reads the new file when it next starts, so nothing is kept for
+   later); then replans if the plan changed or a `startup: enabled` service needs starting (see
+   below). Pebble's replan restarts exactly the services whose definition changed. Last, it stops
+   the services and checks it no longer declares (see below).
 5. Runs the steps declared with `before_services=False`.
 6. Status: reads the services and checks it declared.
 
 A steady-state reconcile only reads: `get_plan`, `get_services`, `list_files` + `pull` per file,
-`get_checks`. No push, no restart, no replan, no exec.
+`get_checks` (and `get_checks` for the checks it no longer declares, if any). No push, no
+restart, no replan, no exec, no stop.
+
+## Which services a reconcile starts
+
+A `startup: enabled` service is started (by a replan) when Pebble reports it `inactive` or
+`error`, or it is missing from the plan. It is left to Pebble, and reported, when:
+
+- it is in `backoff`: it died and Pebble restarts it after its backoff delay (a replan would
+  reset the backoff). Status: waiting `service 'x' is not running (backoff)`.
+- it *finished*: it is declared `on_success='ignore'` and Pebble reports it `inactive`, which is
+  what Pebble does when such a service exits with code 0. It is healthy (no status) and is not
+  run again until its definition changes or the container restarts (both make the reconcile
+  replan, which runs it again). A non-zero exit
+  under `on_failure='ignore'` is Pebble's `error`, and is started again.
+
+Pebble fails the start of a service that exits within its 1 s okay-delay, even with code 0
+(`exited quickly with code 0, will ignore`: blocked, retried each hook). A command that finishes
+faster belongs in an `ExecStep`, not a service.
+
+## Services and checks you stop declaring
+
+Pebble's layers can only add or replace definitions, never delete them, so a service or check
+simply left out of the spec would stay in the plan, running. The component remembers (in its
+unit-local state) the names it manages. A name it no longer declares stays in its layer,
+redefined from the plan with `startup: disabled`, and is stopped if it runs:
+`container.stop(...)` for services (after the replan: Pebble's replan restarts a service whose
+definition changed, even to disabled), `container.stop_checks(...)` for checks (Pebble keeps a
+running check running when it turns disabled). `WorkloadState.stopped` / `.stopped_checks` name
+them. Declare the name again and it is defined and started as before. A name that has left the
+plan (a restarted container starts from the image's layers) is forgotten. Stopping checks needs
+Pebble's check start/stop API (Juju 3.6.4 and newer; tested with Pebble 1.26 and 1.32); with an
+older Pebble the stop fails with a Pebble API error status.
 
 ## Events
 
@@ -142,6 +177,7 @@ usual triggers (config-changed, update-status, ...).
   request itself is wrong; 5xx waiting).
 - waiting `timed out while replanning the services (...)`.
 - waiting `service 'web' is not running (backoff)`: it died after starting; Pebble restarts it.
+  (`inactive` / `error` instead when it stopped and the reconcile's replan could not start it.)
 - waiting `check 'web-up' failing (3 failures)`: a Pebble check is down. With several
   problems, the first is named and the rest counted: `(+2 more)`.
 - active otherwise.
@@ -156,8 +192,9 @@ each re-adds its layer when another one changed the plan, which converges in one
 
 ## Output for dependents
 
-`reconcile` returns a `WorkloadState`: the container, the services and checks it manages, the
-files pushed, the services restarted or signalled and the steps run in this hook.
+`reconcile` returns a `WorkloadState`: the container, the services and checks it declares, the
+files pushed, the services restarted or signalled, the services and checks stopped because they
+are no longer declared, and the steps run in this hook.
 """
 
 from __future__ import annotations
@@ -457,6 +494,8 @@ class WorkloadState:
         pushed_files: paths written in this reconcile.
         restarted: services restarted in this reconcile because a file changed.
         signalled: services sent their reload signal in this reconcile.
+        stopped: services stopped in this reconcile because they are no longer declared.
+        stopped_checks: checks stopped in this reconcile because they are no longer declared.
         replanned: whether Pebble was asked to replan (a definition changed or a service was
             not running).
         steps_run: the steps run in this reconcile.
@@ -468,6 +507,8 @@ class WorkloadState:
     pushed_files: tuple[str, ...] = ()
     restarted: tuple[str, ...] = ()
     signalled: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()
+    stopped_checks: tuple[str, ...] = ()
     replanned: bool = False
     steps_run: tuple[str, ...] = ()
 
@@ -557,6 +598,7 @@ class _StateStore(Protocol):
 _STATE_PENDING = 'pending-file-restarts'
 _STATE_APPLIED = 'applied'
 _STATE_STEPS = 'steps'
+_STATE_MANAGED = 'managed-names'
 _STDERR_TAIL = 160
 
 
@@ -607,9 +649,12 @@ def _render_files(files: Sequence[ContainerFile]) -> dict[str, bytes]:
     return rendered
 
 
-def _layer_dict(spec: WorkloadSpec) -> pebble.LayerDict:
+def _layer_dict(spec: WorkloadSpec, retired: _Retired | None = None) -> pebble.LayerDict:
     services: dict[str, pebble.ServiceDict] = {s.name: _service_dict(s) for s in spec.services}
     checks: dict[str, pebble.CheckDict] = {c.name: _check_dict(c) for c in spec.checks}
+    if retired is not None:
+        services.update(retired.services)
+        checks.update(retired.checks)
     layer: pebble.LayerDict = {'summary': 'managed by pebble_components', 'services': services}
     if checks:
         layer['checks'] = checks
@@ -690,6 +735,8 @@ class _WorkloadSync:
         self.pushed: list[str] = []
         self.restarted: list[str] = []
         self.signalled: list[str] = []
+        self.stopped: list[str] = []
+        self.stopped_checks: list[str] = []
         self.steps_run: list[str] = []
         self.replanned = False
 
@@ -705,6 +752,8 @@ class _WorkloadSync:
             pushed_files=tuple(self.pushed),
             restarted=tuple(self.restarted),
             signalled=tuple(self.signalled),
+            stopped=tuple(self.stopped),
+            stopped_checks=tuple(self.stopped_checks),
             replanned=self.replanned,
             steps_run=tuple(self.steps_run),
         )
@@ -805,10 +854,12 @@ class _WorkloadSync:
     # ---- services ------------------------------------------------------------------------------
 
     def _sync_services(self) -> None:
-        layer = _layer_dict(self.spec)
-        layer_digest = _digest(layer)
         self.describe = 'reading the plan'
-        plan_digest = _digest(self.container.get_plan().to_dict())
+        plan = self.container.get_plan()
+        plan_digest = _digest(plan.to_dict())
+        retired = self._retire_undeclared(plan)
+        layer = _layer_dict(self.spec, retired)
+        layer_digest = _digest(layer)
         applied = self.state.get(_STATE_APPLIED)
         if applied != {'layer': layer_digest, 'plan': plan_digest}:
             self.describe = f'adding layer {self.layer_label!r}'
@@ -816,31 +867,117 @@ class _WorkloadSync:
             new_plan_digest = _digest(self.container.get_plan().to_dict())
         else:
             new_plan_digest = plan_digest
-        names = [service.name for service in self.spec.services]
+        names = [service.name for service in self.spec.services] + list(retired.services)
         self.describe = 'reading the services'
         infos = {info.name: info for info in self.container.get_services(*names).values()}
         self._restart_for_files(infos)
-        enabled_not_running = [
+        to_start = [
             service.name
             for service in self.spec.services
-            if service.startup == 'enabled'
-            and (service.name not in infos or not infos[service.name].is_running())
+            if _needs_start(service, infos.get(service.name))
         ]
         # Replan when our layer changed the plan, when our layer differs from the one last
         # replanned successfully (a failed replan is retried), or to start a stopped service.
         # Another layer's change to the plan alone is not ours to replan.
         replanned = cast('dict[str, object]', applied) if isinstance(applied, dict) else {}
         layer_replanned = replanned.get('layer') == layer_digest
-        if new_plan_digest != plan_digest or not layer_replanned or enabled_not_running:
+        if new_plan_digest != plan_digest or not layer_replanned or to_start:
             self.describe = 'replanning the services'
             self.container.replan()
             self.replanned = True
             logger.info(
                 'replanned container %s (not running before: %s)',
                 self.container.name,
-                ', '.join(enabled_not_running) or 'none',
+                ', '.join(to_start) or 'none',
             )
         self.state.set(_STATE_APPLIED, {'layer': layer_digest, 'plan': new_plan_digest})
+        self._stop_retired(list(retired.services), infos)
+        self._stop_retired_checks(list(retired.checks))
+
+    def _retire_undeclared(self, plan: pebble.Plan) -> _Retired:
+        """Services and checks this component declared before and no longer does.
+
+        They stay in the layer, redefined from the plan with `startup: disabled` (Pebble's
+        layers can only add or replace, never delete). Names no longer in the plan (a restarted
+        container) are forgotten. The names are remembered before the layer is added.
+        """
+        remembered = self._managed()
+        services = {service.name for service in self.spec.services}
+        checks = {check.name for check in self.spec.checks}
+        retired = _Retired(
+            services={
+                name: _retired_service(plan.services[name])
+                for name in sorted(remembered['services'] - services)
+                if name in plan.services
+            },
+            checks={
+                name: _retired_check(plan.checks[name])
+                for name in sorted(remembered['checks'] - checks)
+                if name in plan.checks
+            },
+        )
+        managed = {
+            'services': sorted(services | retired.services.keys()),
+            'checks': sorted(checks | retired.checks.keys()),
+        }
+        self.state.set(_STATE_MANAGED, managed)
+        return retired
+
+    def _managed(self) -> dict[str, set[str]]:
+        stored = self.state.get(_STATE_MANAGED, {})
+        managed = cast('dict[str, object]', stored) if isinstance(stored, dict) else {}
+        result: dict[str, set[str]] = {}
+        for kind in ('services', 'checks'):
+            names = managed.get(kind, [])
+            items = cast('list[object]', names) if isinstance(names, list) else []
+            result[kind] = {str(name) for name in items}
+        return result
+
+    def _stop_retired(self, names: list[str], infos: Mapping[str, pebble.ServiceInfo]) -> None:
+        """Stop the services no longer declared that still run (a steady state reads only)."""
+        if not names:
+            return
+        if self.replanned:
+            # Pebble's replan restarts a service whose definition changed, even to `disabled`.
+            self.describe = 'reading the services no longer declared'
+            infos = self.container.get_services(*names)
+        running = [name for name in names if name in infos and _is_started(infos[name])]
+        if not running:
+            return
+        self.describe = f'stopping {", ".join(running)} (no longer declared)'
+        self.container.stop(*running)
+        self.stopped.extend(running)
+        logger.info(
+            'stopped %s in container %s: no longer declared',
+            ', '.join(running),
+            self.container.name,
+        )
+
+    def _stop_retired_checks(self, names: list[str]) -> None:
+        """Stop the checks no longer declared that still run.
+
+        Pebble keeps a running check running when its definition turns `startup: disabled`;
+        the layer entry only keeps it from being started again.
+        """
+        if not names:
+            return
+        self.describe = 'reading the checks no longer declared'
+        checks = self.container.get_checks(*names)
+        running = [
+            name
+            for name in names
+            if name in checks and checks[name].status != pebble.CheckStatus.INACTIVE
+        ]
+        if not running:
+            return
+        self.describe = f'stopping checks {", ".join(running)} (no longer declared)'
+        self.container.stop_checks(*running)
+        self.stopped_checks.extend(running)
+        logger.info(
+            'stopped checks %s in container %s: no longer declared',
+            ', '.join(running),
+            self.container.name,
+        )
 
     def _restart_for_files(self, infos: Mapping[str, pebble.ServiceInfo]) -> None:
         pending = self._pending()
@@ -850,8 +987,10 @@ class _WorkloadSync:
         for name in pending:
             service = by_name.get(name)
             info = infos.get(name)
-            # A service that is not running picks the new file up when replan starts it.
-            if service is not None and info is not None and _is_started(info):
+            # Only a running service is restarted or signalled. One that is not running reads
+            # the new file when it starts: replan starts an enabled one, Pebble restarts one in
+            # backoff, and a service no longer declared has nothing to reload.
+            if service is not None and info is not None and info.is_running():
                 if service.reload_signal:
                     self.describe = f'sending {service.reload_signal} to {name!r}'
                     self.container.send_signal(service.reload_signal, name)
@@ -869,13 +1008,62 @@ class _WorkloadSync:
             self.state.set(_STATE_PENDING, remaining)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Retired:
+    """Layer entries for the services and checks no longer declared, by name."""
+
+    services: dict[str, pebble.ServiceDict]
+    checks: dict[str, pebble.CheckDict]
+
+
+def _retired_service(service: pebble.Service) -> pebble.ServiceDict:
+    entry = service.to_dict()
+    entry['override'] = 'replace'
+    entry['startup'] = 'disabled'
+    return entry
+
+
+def _retired_check(check: pebble.Check) -> pebble.CheckDict:
+    entry = check.to_dict()
+    entry['override'] = 'replace'
+    entry['startup'] = 'disabled'
+    return entry
+
+
+def _current(info: pebble.ServiceInfo) -> str:
+    """'active', 'inactive', 'error' or 'backoff' (ops has no enum member for 'backoff')."""
+    return str(getattr(info.current, 'value', info.current))
+
+
 def _is_started(info: pebble.ServiceInfo) -> bool:
-    """Running, or between restarts ('backoff': ops has no enum for it; is_running() is False)."""
-    return info.is_running() or info.current == 'backoff'
+    """Running, or between restarts ('backoff': is_running() is False)."""
+    return info.is_running() or _current(info) == 'backoff'
+
+
+def _is_finished(service: ServiceSpec, info: pebble.ServiceInfo) -> bool:
+    """A service declared `on_success='ignore'` that exited with 0: Pebble reports it inactive.
+
+    (A non-zero exit under `on_failure='ignore'` is reported as 'error', so it is not finished.)
+    """
+    return service.on_success == 'ignore' and _current(info) == 'inactive'
+
+
+def _needs_start(service: ServiceSpec, info: pebble.ServiceInfo | None) -> bool:
+    """Whether a replan is needed to start this service.
+
+    Not for a disabled service, a started one (Pebble itself restarts a service in backoff; a
+    replan would reset its backoff), or a finished one (see `_is_finished`).
+    """
+    if service.startup != 'enabled':
+        return False
+    if info is None:
+        return True
+    return not _is_started(info) and not _is_finished(service, info)
 
 
 def _health_problems(container: ops.Container, spec: WorkloadSpec) -> list[str]:
     problems: list[str] = []
+    by_name = {service.name: service for service in spec.services}
     names = [service.name for service in spec.services if service.startup == 'enabled']
     if names:
         infos = container.get_services(*names)
@@ -883,9 +1071,8 @@ def _health_problems(container: ops.Container, spec: WorkloadSpec) -> list[str]:
             info = infos.get(name)
             if info is None:
                 problems.append(f'service {name!r} is not in the plan')
-            elif not info.is_running():
-                current = getattr(info.current, 'value', info.current)
-                problems.append(f'service {name!r} is not running ({current})')
+            elif not info.is_running() and not _is_finished(by_name[name], info):
+                problems.append(f'service {name!r} is not running ({_current(info)})')
     check_names = [check.name for check in spec.checks]
     if check_names:
         checks = container.get_checks(*check_names)
