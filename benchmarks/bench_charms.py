@@ -8,6 +8,10 @@ run as its own `python` process through `ops.main` against its own real Pebble d
 - chisme: charm_variants/chisme_web.py, charmed-kubeflow-chisme 0.4.31's components (only when
   chisme is installed, as in `tox -e bench`).
 
+Each is measured on update-status and config-changed without relations, and (bare and ours) on
+update-status with one `k8s-service` relation to a requirer that speaks versions 1 and 2: then
+the charm also validates and publishes its Service, compare-before-write.
+
 Hook tools are shell stubs on PATH (they answer config-get, is-leader, opened-ports, ... and
 count their calls). Figures: median wall time of the hook processes, ratio over bare
 (target: reconcile-libs at most 1.2x), and hook-tool calls per hook.
@@ -44,16 +48,34 @@ HOOK_TOOLS = {
     'is-leader': 'echo true',
     'config-get': 'cat "$BENCH_DIR/config.json"',
     'opened-ports': 'cat "$BENCH_DIR/ports.json"',
-    'relation-ids': 'echo "[]"',
-    'relation-list': 'echo "[]"',
+    # One `k8s-service` relation to a requirer app `proxy` when $BENCH_DIR/related exists.
+    'relation-ids': 'if [ -e "$BENCH_DIR/related" ]; then echo \'["k8s-service:1"]\'; '
+    'else echo "[]"; fi',
+    'relation-list': 'case "$*" in *--app*) echo \'"proxy"\';; *) echo \'["proxy/0"]\';; esac',
+    'relation-get': 'case "$*" in *web-k8s*) cat "$BENCH_DIR/own.json";; '
+    '*proxy*) cat "$BENCH_DIR/remote.json";; *) echo "{}";; esac',
+    'relation-set': 'exec python3 "$BENCH_DIR/relation_set.py"',
     'status-get': 'echo \'{"message": "", "status": "unknown", "status-data": {}}\'',
     'goal-state': 'echo \'{"units": {}, "relations": {}}\'',
 }
+RELATION_SET = """import json, os, sys, yaml
+path = os.path.join(os.environ['BENCH_DIR'], 'own.json')
+bag = json.load(open(path))
+for key, value in (yaml.safe_load(sys.stdin) or {}).items():
+    if value == '':
+        bag.pop(key, None)
+    else:
+        bag[key] = value
+json.dump(bag, open(path, 'w'))
+"""
 
 
 def _stub_tools(directory: Path) -> Path:
     bin_dir = directory / 'bin'
     bin_dir.mkdir()
+    (directory / 'relation_set.py').write_text(RELATION_SET)
+    (directory / 'own.json').write_text('{}')
+    (directory / 'remote.json').write_text(json.dumps({'versions': '[1,2]', 'version': '2'}))
     for tool, body in HOOK_TOOLS.items():
         script = bin_dir / tool
         script.write_text(f'#!/bin/sh\necho {tool} >> "$BENCH_DIR/calls"\n{body}\n')
@@ -180,24 +202,45 @@ def main() -> None:
                 for hook, samples in timings.items():
                     samples.append(_run_hook(variant, bench_dir, hook))
             calls = len(calls_file.read_text().split()) / (RUNS * len(timings))
-            rows.append(
-                (variant['label'], {h: statistics.median(s) for h, s in timings.items()}, calls)
-            )
+            medians = {h: statistics.median(s) for h, s in timings.items()}
+            writes = None
+            if variant['label'] != 'chisme 0.4.31':  # chisme has no k8s-service provider
+                (bench_dir / 'related').touch()
+                for _ in range(3):  # negotiate and publish
+                    _run_hook(variant, bench_dir, 'update-status')
+                calls_file.write_text('')
+                related = [_run_hook(variant, bench_dir, 'update-status') for _ in range(RUNS)]
+                medians['related'] = statistics.median(related)
+                writes = calls_file.read_text().split().count('relation-set')
+            rows.append((variant['label'], medians, calls, writes))
         base = rows[0][1]
         print(
-            f'  {"charm":16} {"update-status":>14} {"ratio":>7} {"config-changed":>15} '
-            f'{"ratio":>7} {"hook tools/hook":>16}'
+            f'  {"charm":16} {"update-status":>14} {"ratio":>6} {"config-changed":>15} '
+            f'{"ratio":>6} {"related u-s":>12} {"ratio":>6} {"tools/hook":>10} '
+            f'{"rel. writes":>11}'
         )
-        for label, medians, calls in rows:
-            ratios = [medians[h] / base[h] for h in ('update-status', 'config-changed')]
+        for label, medians, calls, writes in rows:
+            cells = []
+            for hook in ('update-status', 'config-changed', 'related'):
+                if hook in medians:
+                    cells.append(
+                        f'{medians[hook] * 1000:10.1f}ms {medians[hook] / base[hook]:5.2f}x'
+                    )
+                else:
+                    cells.append(f'{"-":>12} {"-":>6}')
             verdict = ''
             if label == 'reconcile-libs':
-                verdict = '  target <= 1.2x ' + ('PASS' if max(ratios) <= 1.2 else 'MISS')
+                worst = max(medians[h] / base[h] for h in medians)
+                verdict = f'  target <= 1.2x {"PASS" if worst <= 1.2 else "MISS"}'
+            writes_text = '-' if writes is None else str(writes)
             print(
-                f'  {label:16} {medians["update-status"] * 1000:12.1f}ms {ratios[0]:6.2f}x '
-                f'{medians["config-changed"] * 1000:13.1f}ms {ratios[1]:6.2f}x {calls:16.1f}'
-                f'{verdict}'
+                f'  {label:16} {cells[0]:>21} {cells[1]:>22} {cells[2]:>19} {calls:10.1f} '
+                f'{writes_text:>11}{verdict}'
             )
+        print(
+            f'  ("related u-s": update-status with one k8s-service relation; relation writes '
+            f'over its {RUNS} runs, target 0)'
+        )
         if len(rows) < 3:
             print('  (charmed-kubeflow-chisme is not installed here: run through `tox -e bench`)')
     finally:

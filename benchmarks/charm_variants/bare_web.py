@@ -6,6 +6,8 @@ no library beyond ops.
 
 from __future__ import annotations
 
+import json
+
 import ops
 
 PAGE = (
@@ -63,6 +65,31 @@ class BareWebCharm(ops.CharmBase):
         )
         container.replan()
         self.unit.set_ports(port)
+        if self.unit.is_leader():
+            self._publish(port)
+
+    def _publish(self, port: int) -> None:
+        """What web-k8s publishes to a requirer speaking versions 1 and 2, compare-before-write."""
+        name, namespace = self.app.name, self.model.name
+        v2_port = {'app_protocol': 'http', 'name': 'http', 'port': port, 'protocol': 'TCP'}
+        desired = {
+            'versions': '[1,2]',
+            'version': '2',
+            'v1': json.dumps(
+                {'name': name, 'namespace': namespace, 'port': port},
+                separators=(',', ':'),
+                sort_keys=True,
+            ),
+            'v2': json.dumps(
+                {'name': name, 'namespace': namespace, 'ports': [v2_port]},
+                separators=(',', ':'),
+                sort_keys=True,
+            ),
+        }
+        for relation in self.model.relations['k8s-service']:
+            bag = relation.data[self.app]
+            if dict(bag) != desired:
+                bag.update(desired)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         container = self.unit.get_container('web')

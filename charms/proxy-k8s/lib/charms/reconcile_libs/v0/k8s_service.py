@@ -1381,6 +1381,8 @@ class K8sServiceProvider(_Endpoint):
         if not self.model.unit.is_leader():
             logger.debug('%s: not the leader, nothing to publish', self.relation_name)
             return
+        if not self.relations:
+            return  # nothing to write to; validating (which loads pydantic) can wait
         service, problem, known = self._desired(service)
         if problem is not None:
             logger.warning('%s: invalid service to publish: %s', self.relation_name, problem)
