@@ -212,14 +212,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
 import hashlib
-import heapq
 import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, NamedTuple, TypeVar, cast, overload
 
 import ops
 
@@ -308,8 +306,8 @@ class GraphError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
-class Reason(str, enum.Enum):
-    """Why a component is, or is not, ready."""
+class Reason:
+    """Why a component is, or is not, ready: the values of `Condition.reason`."""
 
     READY = 'Ready'
     BLOCKED = 'Blocked'
@@ -320,14 +318,13 @@ class Reason(str, enum.Enum):
     LEADER_ONLY = 'LeaderOnly'
 
 
-@dataclasses.dataclass(frozen=True)
-class Condition:
-    """The result of one component in one hook.
+class Condition(NamedTuple):
+    """The result of one component in one hook (an immutable record).
 
     Attributes:
         component: the component's name.
         ready: true when the component did its work and reports active.
-        reason: a `Reason` value, as a string.
+        reason: one of the `Reason` values.
         message: the status message, without the `[component]` prefix.
         inputs_hash: digest of the component's inputs and its dependencies' outputs at its last
             successful reconcile in this hook; empty when it did not reconcile successfully.
@@ -857,7 +854,7 @@ class CharmReconciler(ops.Object):
 
     def _store_conditions(self, conditions: Sequence[Condition]) -> None:
         encoded = json.dumps(
-            [dataclasses.asdict(condition) for condition in conditions], separators=(',', ':')
+            [condition._asdict() for condition in conditions], separators=(',', ':')
         )
         if self._stored.conditions != encoded:
             self._stored.conditions = encoded
@@ -910,10 +907,10 @@ _REASON_BY_STATUS = {
 
 
 def _condition(
-    name: str, reason: Reason, status: str, message: str, inputs_hash: str = ''
+    name: str, reason: str, status: str, message: str, inputs_hash: str = ''
 ) -> Condition:
     ready = reason in (Reason.READY, Reason.LEADER_ONLY)
-    return Condition(name, ready, reason.value, message, inputs_hash, status)
+    return Condition(name, ready, reason, message, inputs_hash, status)
 
 
 def _condition_from_status(name: str, status: ops.StatusBase, inputs_hash: str = '') -> Condition:
@@ -949,16 +946,17 @@ def _topological_order(names: list[str], dependencies: Mapping[str, Sequence[str
     for name in names:
         for dependency in set(dependencies[name]):
             dependents[dependency].append(name)
-    heap = [position[name] for name in names if remaining[name] == 0]
-    heapq.heapify(heap)
+    ready = [position[name] for name in names if remaining[name] == 0]
     order: list[str] = []
-    while heap:
-        name = names[heapq.heappop(heap)]
+    while ready:
+        first = min(ready)
+        ready.remove(first)
+        name = names[first]
         order.append(name)
         for dependent in dependents[name]:
             remaining[dependent] -= 1
             if remaining[dependent] == 0:
-                heapq.heappush(heap, position[dependent])
+                ready.append(position[dependent])
     return order
 
 
