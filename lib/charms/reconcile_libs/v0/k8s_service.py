@@ -135,6 +135,13 @@ class ProxyCharm(ops.CharmBase):                      # the requirer
 Each unit remembers a fingerprint of what it last saw in unit-local `StoredState` (never in
 relation data). Nothing is emitted from `__init__`.
 
+It also keeps there, per relation, a digest of the last remote payload it validated and what it
+decoded to: while the provider's bytes stay the same, a hook rebuilds the `ServiceInfo` from that
+and neither validates again nor imports pydantic. New bytes are validated (pydantic, the schema
+of record) as always, and invalid data is never remembered. The provider checks its own Service
+with plain Python (the same rules as the wire models) and loads pydantic only to describe a
+Service that fails them.
+
 ## Statuses
 
 `get_status()` returns the worst relation's status (prefixed with the endpoint name, and
@@ -248,6 +255,7 @@ __all__ = [
     'ServiceInfo',
     'ServicePort',
     'StatusInfo',
+    'ValidatedPayload',
     'bag_changes',
     'canonical_json',
     'decode_legacy',
@@ -560,6 +568,81 @@ def _up_convert(version: int, data: Mapping[str, Any]) -> ServiceInfo:
     return ServiceInfo(data['name'], data['namespace'], ports)
 
 
+_APP_PROTOCOL = re.compile(r'[A-Za-z0-9][-A-Za-z0-9_./]*')
+_MAX_APP_PROTOCOL_LENGTH = 253
+_PROTOCOLS = ('TCP', 'UDP', 'SCTP')
+
+
+def _is_label(value: object) -> bool:
+    return type(value) is str and _DNS_LABEL.fullmatch(value) is not None
+
+
+def _is_port_number(value: object) -> bool:
+    return type(value) is int and 1 <= value <= 65535
+
+
+def _is_app_protocol(value: object) -> bool:
+    return (
+        type(value) is str
+        and len(value) <= _MAX_APP_PROTOCOL_LENGTH
+        and _APP_PROTOCOL.fullmatch(value) is not None
+    )
+
+
+def _port_conforms(port: object) -> bool:
+    if type(port) is not dict:
+        return False
+    fields = cast('dict[str, object]', port)
+    name = fields.get('name')
+    app_protocol = fields.get('app_protocol')
+    protocol = fields.get('protocol', 'TCP')
+    return (
+        _is_port_number(fields.get('port'))
+        and (name is None or _is_label(name))
+        and type(protocol) is str
+        and protocol in _PROTOCOLS
+        and (app_protocol is None or _is_app_protocol(app_protocol))
+    )
+
+
+def _ports_conform(ports: object) -> bool:
+    if type(ports) is not list:
+        return False
+    items = cast('list[object]', ports)
+    if not 1 <= len(items) <= MAX_PORTS or not all(_port_conforms(p) for p in items):
+        return False
+    fields = [cast('dict[str, Any]', p) for p in items]
+    numbers = {(p['port'], p.get('protocol', 'TCP')) for p in fields}
+    names = [p['name'] for p in fields if p.get('name') is not None]
+    return len(numbers) == len(fields) and len(set(names)) == len(names)
+
+
+def _conforms(payload: Mapping[str, object], version: int) -> bool:
+    """Whether the pydantic wire model of `version` would accept `payload`, without pydantic.
+
+    The same rules as `_wire_models()` (strict types, DNS-1123 labels, port range, protocols,
+    app protocols, 1 to MAX_PORTS unique ports), so publishing our own valid Service never
+    loads pydantic. It is conservative: an input of an unusual type (an `int` or `str`
+    subclass) is left to pydantic. tests/unit/test_k8s_service_pure_validation.py checks that
+    both accept and reject the same inputs.
+    """
+    if not (_is_label(payload.get('name')) and _is_label(payload.get('namespace'))):
+        return False
+    if version == 1:
+        return _is_port_number(payload.get('port'))
+    return _ports_conform(payload.get('ports'))
+
+
+def _model_problem(payload: Mapping[str, object], version: int) -> Problem | None:
+    """The first problem the pydantic wire model of `version` finds in `payload`, if any."""
+    models = _wire_models()
+    try:
+        models.by_version[version].model_validate(payload)
+    except models.validation_error as e:
+        return _first_problem(e, f'v{version}')
+    return None
+
+
 def encode_payload(service: ServiceInfo, version: int) -> str:
     """Encode `service` as the canonical JSON payload of wire `version` (1 or 2).
 
@@ -568,11 +651,11 @@ def encode_payload(service: ServiceInfo, version: int) -> str:
         ValueError: `version` is not a wire version this library knows.
     """
     payload = _project(service, version)
-    models = _wire_models()
-    try:
-        models.by_version[version].model_validate(payload)
-    except models.validation_error as e:
-        raise InvalidDataError(_first_problem(e, f'v{version}')) from None
+    if not _conforms(payload, version):
+        # Only now load pydantic (the schema of record), for its exact field path and message.
+        problem = _model_problem(payload, version)
+        if problem is not None:
+            raise InvalidDataError(problem)
     encoded = canonical_json(payload)
     if len(encoded) > MAX_PAYLOAD_BYTES:
         raise InvalidDataError(
@@ -872,6 +955,8 @@ class ReaderResult:
             `blocked:<digest of the message>` or None.
         events: the events to emit, in order (`removed`, `changed`, `incompatible`).
         status: this relation's status.
+        validated: what to remember (unit-locally) about the payload that yielded `service`,
+            so the next step can skip validating the same bytes again; None without service.
     """
 
     service: ServiceInfo | None
@@ -879,6 +964,26 @@ class ReaderResult:
     token: str | None
     events: tuple[str, ...]
     status: StatusInfo
+    validated: ValidatedPayload | None = None
+
+
+@dataclass(frozen=True)
+class ValidatedPayload:
+    """A remote payload that this unit validated in an earlier step, and what it decoded to.
+
+    When the remote bag carries the same bytes again, `reader_step` rebuilds the `ServiceInfo`
+    from `service_json` with plain constructors instead of validating (and loading pydantic)
+    again. Keep it unit-locally (the requirer keeps it in its `StoredState`), never in
+    relation data: it is only as trustworthy as the place it is kept.
+
+    Attributes:
+        digest: sha256 of the raw input (the `v<N>` value, or the legacy keys), of its wire
+            version and of this library's revision (so new validation rules apply at once).
+        service_json: the canonical JSON of the `ServiceInfo` it decoded to.
+    """
+
+    digest: str
+    service_json: str
 
 
 def _transition(last: str | None, token: str | None) -> tuple[str, ...]:
@@ -900,13 +1005,62 @@ def _result(
     service: ServiceInfo | None = None,
     version: int | None = None,
     token: str | None = None,
+    validated: ValidatedPayload | None = None,
 ) -> ReaderResult:
     if service is not None:
         token = f'data:{service.fingerprint()}'
     elif token is None and status.name == 'blocked':
         # Remember which problem was seen, so it is logged once per transition.
         token = f'blocked:{hashlib.sha256(status.message.encode()).hexdigest()[:16]}'
-    return ReaderResult(service, version, token, _transition(last, token), status)
+    return ReaderResult(service, version, token, _transition(last, token), status, validated)
+
+
+_VALIDATED_BY = f'charms.reconcile_libs.v{LIBAPI}.k8s_service {LIBAPI}.{LIBPATCH}'
+
+
+def _input_digest(version: int, raw: str) -> str:
+    """The digest of a raw remote input at `version`, as validated by this library revision."""
+    text = f'{_VALIDATED_BY}\0v{version}\0{raw}'
+    return hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()
+
+
+def _service_from_json(text: str) -> ServiceInfo | None:
+    """Rebuild the `ServiceInfo` whose canonical JSON is `text`; None if `text` is not one."""
+    try:
+        data = json.loads(text)
+        ports = tuple(
+            ServicePort(
+                port=p['port'],
+                name=p.get('name'),
+                protocol=p['protocol'],
+                app_protocol=p.get('app_protocol'),
+            )
+            for p in data['ports']
+        )
+        service = ServiceInfo(data['name'], data.get('namespace'), ports)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    return service if canonical_json(service.to_dict()) == text else None
+
+
+def _decode_once(
+    digest: str,
+    remembered: ValidatedPayload | None,
+    decode: Callable[[], ServiceInfo | None],
+) -> tuple[ServiceInfo | None, ValidatedPayload | None]:
+    """The service of the input with `digest`, reusing `remembered` when it is that input.
+
+    Anything else goes through `decode` (pydantic); its `InvalidDataError` propagates, and
+    invalid input is never remembered.
+    """
+    if remembered is not None and remembered.digest == digest:
+        service = _service_from_json(remembered.service_json)
+        if service is not None:
+            return service, remembered
+    service = decode()
+    if service is None:
+        return None, None
+    return service, ValidatedPayload(digest, canonical_json(service.to_dict()))
 
 
 def incompatible_message(
@@ -934,6 +1088,7 @@ def reader_step(
     own_advertised: Iterable[int] | None = None,
     remote_app: str = 'remote',
     local_app: str = 'local',
+    remembered: ValidatedPayload | None = None,
 ) -> ReaderResult:
     """One requirer-unit step: decode the best payload this unit can read and detect changes.
 
@@ -944,6 +1099,8 @@ def reader_step(
         own_advertised: this application's advertised set when known (the leader), else None.
         remote_app: the provider application's name (for messages).
         local_app: this application's name (for messages).
+        remembered: the `validated` of this unit's previous result on this relation, if any:
+            when the payload to read is byte-identical to that one, it is not validated again.
 
     Never raises on bad remote data: it becomes a Blocked status naming the field.
     """
@@ -958,7 +1115,7 @@ def reader_step(
             StatusInfo('waiting', f'waiting for {remote_app} to advertise protocol versions'),
         )
     if remote.kind == 'legacy':
-        return _legacy_reader(code, remote_bag, last_token, remote_app)
+        return _legacy_reader(code, remote_bag, last_token, remote_app, remembered)
     if own_advertised is not None and not (frozenset(own_advertised) & remote.versions):
         message = incompatible_message(local_app, own_advertised, remote_app, remote.versions)
         return _result(last_token, StatusInfo('blocked', message), token=_INCOMPATIBLE)
@@ -975,11 +1132,14 @@ def reader_step(
             message = f'waiting for service info from {remote_app}'
         return _result(last_token, StatusInfo('waiting', message))
     version = max(candidates)
+    raw = remote_bag[f'v{version}']
     try:
-        service = decode_payload(remote_bag[f'v{version}'], version)
+        service, validated = _decode_once(
+            _input_digest(version, raw), remembered, lambda: decode_payload(raw, version)
+        )
     except InvalidDataError as e:
         return _result(last_token, StatusInfo('blocked', _invalid(remote_app, e.problem)))
-    return _result(last_token, StatusInfo('active'), service, version)
+    return _result(last_token, StatusInfo('active'), service, version, validated=validated)
 
 
 def _invalid(remote_app: str, problem: Problem) -> str:
@@ -987,7 +1147,11 @@ def _invalid(remote_app: str, problem: Problem) -> str:
 
 
 def _legacy_reader(
-    code: frozenset[int], remote_bag: Mapping[str, str], last_token: str | None, remote_app: str
+    code: frozenset[int],
+    remote_bag: Mapping[str, str],
+    last_token: str | None,
+    remote_app: str,
+    remembered: ValidatedPayload | None,
 ) -> ReaderResult:
     if LEGACY_VERSION not in code:
         message = f'{remote_app} speaks only a legacy k8s-service dialect; enable read_legacy'
@@ -997,11 +1161,13 @@ def _legacy_reader(
         return _result(
             last_token, StatusInfo('waiting', f'waiting for service info from {remote_app}')
         )
+    legacy_keys = {k: remote_bag[k] for k in _LEGACY_KEYS if k in remote_bag}
+    digest = _input_digest(LEGACY_VERSION, canonical_json(legacy_keys))
     try:
-        service = decode_legacy(remote_bag)
+        service, validated = _decode_once(digest, remembered, lambda: decode_legacy(legacy_keys))
     except InvalidDataError as e:
         return _result(last_token, StatusInfo('blocked', _invalid(remote_app, e.problem)))
-    return _result(last_token, StatusInfo('active'), service, LEGACY_VERSION)
+    return _result(last_token, StatusInfo('active'), service, LEGACY_VERSION, validated=validated)
 
 
 def requirer_legacy_keys(
@@ -1222,6 +1388,8 @@ class K8sServiceRequirer(_Endpoint):
     ):
         super().__init__(charm, relation_name, versions)
         self.code_versions = self.advertised | frozenset({LEGACY_VERSION} if read_legacy else ())
+        # {relation id: {'digest': ..., 'service_json': ...}}, see `ValidatedPayload`
+        self._stored.set_default(validated={})
         if observe:
             self._observe(charm)
 
@@ -1235,14 +1403,37 @@ class K8sServiceRequirer(_Endpoint):
         own: frozenset[int] | None = None
         if self.model.unit.is_leader():
             own = self.advertised
-        return reader_step(
+        result = reader_step(
             self.code_versions,
             _app_bag(relation, relation.app),
             last,
             own_advertised=own,
             remote_app=relation.app.name if relation.app else 'the provider',
             local_app=self.model.app.name,
+            remembered=self._remembered(relation),
         )
+        self._remember(relation, result.validated)
+        return result
+
+    def _remembered(self, relation: ops.Relation) -> ValidatedPayload | None:
+        stored = self._stored.validated.get(str(relation.id))
+        if stored is None:
+            return None
+        return ValidatedPayload(str(stored['digest']), str(stored['service_json']))
+
+    def _remember(self, relation: ops.Relation, validated: ValidatedPayload | None) -> None:
+        """Keep the last valid payload of `relation` (invalid data is never remembered)."""
+        if validated is None or validated == self._remembered(relation):
+            return
+        self._stored.validated[str(relation.id)] = {
+            'digest': validated.digest,
+            'service_json': validated.service_json,
+        }
+
+    def _forget_departed_payloads(self) -> None:
+        live = {str(relation.id) for relation in self.relations}
+        for key in [k for k in self._stored.validated if k not in live]:
+            del self._stored.validated[key]
 
     def reconcile(self) -> None:
         """Advertise (leader), then read every relation and emit events for what moved."""
@@ -1263,6 +1454,7 @@ class K8sServiceRequirer(_Endpoint):
                 logger.warning('%s: %s', self.relation_name, result.status.message)
             for name in result.events:
                 self._emit(name, relation)
+        self._forget_departed_payloads()
         for relation_id, last in self._forget_departed().items():
             if last.startswith('data:'):
                 gone = self.model.get_relation(self.relation_name, relation_id)
