@@ -11,8 +11,10 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import jubilant
 import pytest
 import yaml
 
@@ -59,3 +61,11 @@ def resources(name: str) -> dict[str, str]:
     """Each OCI image resource of the charm, from its `upstream-source`."""
     meta = yaml.safe_load((ROOT / 'charms' / name / 'charmcraft.yaml').read_text())
     return {key: value['upstream-source'] for key, value in meta.get('resources', {}).items()}
+
+
+def temporary_model() -> Iterator[jubilant.Juju]:
+    """A fresh Juju model for a test module (skips without a controller); destroyed after."""
+    require_controller()
+    with jubilant.temp_model() as juju:
+        juju.wait_timeout = 15 * 60
+        yield juju
